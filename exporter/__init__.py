@@ -1,0 +1,1 @@
+"""The stackwatch exporter: host, service, Docker and k3s metrics for Prometheus."""

@@ -1,0 +1,20 @@
+"""Collector modules, one per source; ``COLLECTORS`` maps each name to its factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from exporter.collectors.base import Collector
+from exporter.collectors.host import HostCollector
+from exporter.collectors.services import ServicesCollector
+from stackwatch.config import Config
+
+COLLECTORS: dict[str, Callable[[Config], Collector]] = {
+    "host": HostCollector.from_config,
+    "services": ServicesCollector.from_config,
+}
+
+
+def build_collectors(config: Config) -> dict[str, Collector]:
+    """Instantiate the collectors the config enables, in a stable order."""
+    return {name: make(config) for name, make in COLLECTORS.items() if config.collector_enabled(name)}

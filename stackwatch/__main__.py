@@ -1,0 +1,5 @@
+import sys
+
+from stackwatch.cli import main
+
+sys.exit(main())

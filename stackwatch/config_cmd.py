@@ -1,0 +1,40 @@
+"""``stackwatch config check``: validate the config and list every problem."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from stackwatch.config import ConfigValidationError, config_path, load_config
+
+
+def register(subparsers: Any) -> None:
+    from stackwatch.cli import add_config_argument
+
+    config = subparsers.add_parser("config", help="inspect the configuration")
+    sub = config.add_subparsers(title="config commands", metavar="COMMAND", required=True)
+    check = sub.add_parser(
+        "check",
+        help="validate the config file",
+        description="Validate the config file, print every problem as FILE:LINE: KEY: MESSAGE, "
+        "and exit 2 if there is any.",
+    )
+    add_config_argument(check)
+    check.set_defaults(func=check_command)
+
+
+def check_command(args: argparse.Namespace) -> int:
+    path = config_path(args.config)
+    try:
+        config = load_config(args.config)
+    except ConfigValidationError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)  # noqa: T201
+        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)  # noqa: T201
+        return 2
+    print(  # noqa: T201
+        f"{path or '<defaults>'}: OK ({len(config.services)} services, "
+        f"collectors: {', '.join(n for n in ('host', 'services', 'docker', 'kubernetes') if config.collector_enabled(n))})"
+    )
+    return 0

@@ -1,0 +1,106 @@
+"""A real Prometheus (Debian package) started on a free loopback port for a test."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from tests.support.procs import free_port, require_binary, wait_for
+
+
+class PrometheusServer:
+    """Runs ``/usr/bin/prometheus`` scraping ``targets`` every second; stop() kills it."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        targets: Sequence[str],
+        job: str = "stackwatch",
+        scrape_interval: str = "1s",
+        rule_files: Sequence[str] = (),
+    ) -> None:
+        self.binary = require_binary("prometheus", "prometheus")
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.job = job
+        self.scrape_interval = scrape_interval
+        self.rule_files = list(rule_files)
+        self.targets = list(targets)
+        self.config_path = workdir / "prometheus.yml"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / "prometheus.log"
+
+    def write_config(self) -> None:
+        config: dict[str, Any] = {
+            "global": {
+                "scrape_interval": self.scrape_interval,
+                "evaluation_interval": self.scrape_interval,
+            },
+            "scrape_configs": [
+                {
+                    "job_name": self.job,
+                    "scrape_timeout": self.scrape_interval,
+                    "static_configs": [{"targets": self.targets}],
+                }
+            ],
+        }
+        if self.rule_files:
+            config["rule_files"] = self.rule_files
+        self.config_path.write_text(yaml.safe_dump(config))
+
+    def start(self) -> PrometheusServer:
+        self.write_config()
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    self.binary,
+                    f"--config.file={self.config_path}",
+                    f"--storage.tsdb.path={self.workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--web.enable-lifecycle",
+                    "--storage.tsdb.retention.time=1h",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for(self._ready, 30, f"Prometheus on {self.url} (log: {self.log_path})")
+        return self
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"Prometheus exited: {self.log_path.read_text()[-2000:]}")
+        return requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200
+
+    def set_targets(self, targets: Sequence[str]) -> None:
+        """Point the scrape job at new targets and reload."""
+        self.targets = list(targets)
+        self.write_config()
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        response = requests.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()["data"]["result"]
+        return result
+
+    def wait_for_series(self, expr: str, timeout: float = 30) -> list[dict[str, Any]]:
+        """Wait until ``expr`` returns at least one series."""
+        return wait_for(lambda: self.query(expr), timeout, f"PromQL {expr!r} to return data")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
