@@ -47,7 +47,9 @@ class Exporter:
         bound_host, bound_port = self._server.server_address[:2]
         log.info(
             "serving /metrics on http://%s:%d with collectors: %s",
-            host, bound_port, ", ".join(self.collectors) or "none",
+            host,
+            bound_port,
+            ", ".join(self.collectors) or "none",
         )
         return str(bound_host), int(bound_port)
 

@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"stackwatch {__version__}")
     parser.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging verbosity (default INFO)",
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
@@ -40,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
     """The ``--config`` option shared by every command that reads the config."""
     parser.add_argument(
-        "-c", "--config", metavar="FILE",
+        "-c",
+        "--config",
+        metavar="FILE",
         help="config file (default: $STACKWATCH_CONFIG, else ./stackwatch.yml)",
     )
 

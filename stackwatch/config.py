@@ -27,6 +27,7 @@ from stackwatch.errors import ConfigError
 CONFIG_ENV = "STACKWATCH_CONFIG"
 OVERRIDE_PREFIX = "STACKWATCH__"
 DEFAULT_CONFIG = "stackwatch.yml"
+COLLECTOR_NAMES = ("host", "services", "docker", "kubernetes")
 
 _DURATION_RE = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
 _DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
@@ -44,7 +45,9 @@ def parse_duration(value: object) -> float:
         raise ValueError("must be a duration like 30s, 5m or 1h")
     match = _DURATION_RE.match(value.strip())
     if not value.strip() or match is None:
-        raise ValueError(f"invalid duration {value!r}: use a Prometheus duration like 30s, 5m or 1h")
+        raise ValueError(
+            f"invalid duration {value!r}: use a Prometheus duration like 30s, 5m or 1h"
+        )
     groups = match.groups()[1::2]
     return float(sum(int(g) * unit for g, unit in zip(groups, _DURATION_UNITS, strict=True) if g))
 
@@ -56,7 +59,7 @@ def format_duration(seconds: float) -> str:
     if seconds < 1:
         return f"{round(seconds * 1000)}ms"
     out = []
-    rest = int(round(seconds))
+    rest = round(seconds)
     for unit, suffix in ((86400, "d"), (3600, "h"), (60, "m"), (1, "s")):
         if rest >= unit:
             out.append(f"{rest // unit}{suffix}")
@@ -68,7 +71,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 def check_listen(value: str) -> str:
-    host, sep, port = value.rpartition(":")
+    _host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"invalid listen address {value!r}: expected HOST:PORT, e.g. 0.0.0.0:9810")
     return value
@@ -127,17 +130,17 @@ class Secret(_Model):
             if value is None:
                 raise ConfigError(f"environment variable {self.env} is not set")
             return value
-        assert self.file is not None
+        path = self.file or Path()
         try:
-            return self.file.read_text(encoding="utf-8").strip()
+            return path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"cannot read secret file {self.file}: {exc.strerror}") from exc
+            raise ConfigError(f"cannot read secret file {path}: {exc.strerror}") from exc
 
 
 class ExporterConfig(_Model):
     listen: ListenAddress = "0.0.0.0:9810"
     rootfs: Path = Path("/")
-    collectors: dict[Literal["host", "services", "docker", "kubernetes"], bool] = Field(
+    collectors: dict[str, bool] = Field(
         default_factory=dict,
         description="collector name -> enabled; host and services default on, docker and "
         "kubernetes follow their own sections",
@@ -151,6 +154,16 @@ class ExporterConfig(_Model):
         r"|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs"
         r"|squashfs|erofs|sysfs|tracefs)$"
     )
+
+    @field_validator("collectors")
+    @classmethod
+    def _known_collectors(cls, value: dict[str, bool]) -> dict[str, bool]:
+        unknown = sorted(set(value) - set(COLLECTOR_NAMES))
+        if unknown:
+            raise ValueError(
+                f"unknown collector {', '.join(unknown)}: choose from {', '.join(COLLECTOR_NAMES)}"
+            )
+        return value
 
     @field_validator("filesystem_mount_points_exclude", "filesystem_fs_types_exclude")
     @classmethod
@@ -250,7 +263,8 @@ class StateConfig(_Model):
 
 class LinksConfig(_Model):
     prometheus_url: HttpUrl | None = Field(
-        default=None, description="external Prometheus URL for graph links; defaults to prometheus.url"
+        default=None,
+        description="Prometheus URL for graph links in mail; defaults to prometheus.url",
     )
     grafana_url: HttpUrl | None = None
     prefect_ui_url: HttpUrl | None = None
@@ -316,7 +330,7 @@ class Config(_Model):
 
     def collector_enabled(self, name: str) -> bool:
         """Whether a collector runs: its switch in exporter.collectors, else its own section."""
-        switches: Mapping[str, bool] = self.exporter.collectors
+        switches = self.exporter.collectors
         if name in switches:
             return switches[name]
         if name == "docker":
@@ -362,7 +376,9 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _line_index(node: yaml.Node, path: tuple[int | str, ...], index: dict[tuple[Any, ...], int]) -> None:
+def _line_index(
+    node: yaml.Node, path: tuple[int | str, ...], index: dict[tuple[Any, ...], int]
+) -> None:
     index.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:

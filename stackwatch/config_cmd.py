@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from stackwatch.config import ConfigValidationError, config_path, load_config
+from stackwatch.config import COLLECTOR_NAMES, ConfigValidationError, config_path, load_config
 
 
 def register(subparsers: Any) -> None:
@@ -33,8 +33,8 @@ def check_command(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)  # noqa: T201
         print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)  # noqa: T201
         return 2
+    enabled = ", ".join(name for name in COLLECTOR_NAMES if config.collector_enabled(name))
     print(  # noqa: T201
-        f"{path or '<defaults>'}: OK ({len(config.services)} services, "
-        f"collectors: {', '.join(n for n in ('host', 'services', 'docker', 'kubernetes') if config.collector_enabled(n))})"
+        f"{path or '<defaults>'}: OK ({len(config.services)} services, collectors: {enabled})"
     )
     return 0

@@ -17,4 +17,6 @@ COLLECTORS: dict[str, Callable[[Config], Collector]] = {
 
 def build_collectors(config: Config) -> dict[str, Collector]:
     """Instantiate the collectors the config enables, in a stable order."""
-    return {name: make(config) for name, make in COLLECTORS.items() if config.collector_enabled(name)}
+    return {
+        name: make(config) for name, make in COLLECTORS.items() if config.collector_enabled(name)
+    }

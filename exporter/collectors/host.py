@@ -139,7 +139,9 @@ def parse_mounts(text: str) -> list[Mount]:
         parts = line.split()
         if len(parts) >= 4:
             mounts.append(
-                Mount(_unescape(parts[0]), _unescape(parts[1]), parts[2], tuple(parts[3].split(",")))
+                Mount(
+                    _unescape(parts[0]), _unescape(parts[1]), parts[2], tuple(parts[3].split(","))
+                )
             )
     return mounts
 
@@ -211,7 +213,8 @@ class HostCollector(Collector):
             "node_boot_time_seconds", "Node boot time, in unixtime.", value=stat.boot_time
         )
         yield CounterMetricFamily(
-            "node_context_switches_total", "Total number of context switches.",
+            "node_context_switches_total",
+            "Total number of context switches.",
             value=stat.context_switches,
         )
         yield CounterMetricFamily(
@@ -222,7 +225,8 @@ class HostCollector(Collector):
             "node_procs_running", "Number of processes in runnable state.", value=stat.procs_running
         )
         yield GaugeMetricFamily(
-            "node_procs_blocked", "Number of processes blocked waiting for I/O to complete.",
+            "node_procs_blocked",
+            "Number of processes blocked waiting for I/O to complete.",
             value=stat.procs_blocked,
         )
         pids = sum(1 for entry in os.scandir(self.proc) if entry.name.isdigit())
@@ -303,7 +307,14 @@ class HostCollector(Collector):
             labels=["sysname", "release", "version", "machine", "nodename", "domainname"],
         )
         info.add_metric(
-            [uname.sysname, uname.release, uname.version, uname.machine, uname.nodename, domainname],
+            [
+                uname.sysname,
+                uname.release,
+                uname.version,
+                uname.machine,
+                uname.nodename,
+                domainname,
+            ],
             1.0,
         )
         yield info

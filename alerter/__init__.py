@@ -1,0 +1,1 @@
+"""The stackwatch alerter: Prometheus rules evaluated with PromQL, durable state, email."""

@@ -1,0 +1,151 @@
+"""A small client for Prometheus's HTTP query API, usable with Thanos, Mimir and VictoriaMetrics."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from alerter.errors import PrometheusError, QueryError, TransientPrometheusError
+from stackwatch import __version__
+from stackwatch.config import PrometheusConfig
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One element of an instant vector."""
+
+    labels: Mapping[str, str]
+    value: float
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class Series:
+    """One element of a range vector (a matrix result)."""
+
+    labels: Mapping[str, str]
+    values: list[tuple[float, float]]
+
+
+def _timestamp(value: datetime | float) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value)
+
+
+def _float(raw: str) -> float:
+    # Prometheus encodes values as strings, including "NaN", "+Inf" and "-Inf".
+    return float(raw) if raw not in ("NaN",) else math.nan
+
+
+class PrometheusClient:
+    """Instant and range queries over one pooled ``requests`` session with retries and timeouts.
+
+    Connection errors and 502/503/504 are retried with exponential backoff; a 4xx raises
+    ``QueryError`` carrying the server's own ``error`` message.
+    """
+
+    def __init__(self, config: PrometheusConfig, session: requests.Session | None = None) -> None:
+        self.config = config
+        self.base_url = config.url.rstrip("/")
+        self.session = session or requests.Session()
+        retry = Retry(
+            total=config.retries,
+            connect=config.retries,
+            read=0,
+            status=config.retries,
+            backoff_factor=0.3,
+            backoff_jitter=0.2,
+            status_forcelist=(502, 503, 504),
+            allowed_methods=frozenset({"GET", "POST"}),
+            raise_on_status=False,
+        )
+        adapter = HTTPAdapter(
+            max_retries=retry, pool_connections=1, pool_maxsize=config.max_concurrency
+        )
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = f"stackwatch/{__version__}"
+        self.session.headers.update(config.headers)
+        if config.basic_auth is not None:
+            self.session.auth = (config.basic_auth.username, config.basic_auth.password.get())
+        if config.bearer_token is not None:
+            self.session.headers["Authorization"] = f"Bearer {config.bearer_token.get()}"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> PrometheusClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, endpoint: str, params: dict[str, str]) -> Any:
+        url = f"{self.base_url}/api/v1/{endpoint}"
+        try:
+            response = self.session.post(url, data=params, timeout=self.config.timeout)
+        except requests.RequestException as exc:
+            raise TransientPrometheusError(
+                f"Prometheus at {self.base_url} unreachable: {exc}"
+            ) from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        message = body.get("error") if isinstance(body, dict) else None
+        if response.status_code >= 500:
+            raise TransientPrometheusError(
+                f"Prometheus at {self.base_url} answered {response.status_code}: "
+                f"{message or response.text[:200]}"
+            )
+        if (
+            response.status_code >= 400
+            or not isinstance(body, dict)
+            or body.get("status") != "success"
+        ):
+            raise QueryError(
+                f"query {params.get('query')!r} failed ({response.status_code}): "
+                f"{message or response.text[:200]}"
+            )
+        return body["data"]
+
+    def query(self, expr: str, at: datetime | float | None = None) -> list[Sample]:
+        """Evaluate an instant query; a scalar comes back as one sample with no labels."""
+        params = {"query": expr}
+        if at is not None:
+            params["time"] = f"{_timestamp(at):.3f}"
+        data = self._call("query", params)
+        kind = data.get("resultType")
+        if kind == "vector":
+            return [
+                Sample(item["metric"], _float(item["value"][1]), float(item["value"][0]))
+                for item in data["result"]
+            ]
+        if kind == "scalar":
+            ts, raw = data["result"]
+            return [Sample({}, _float(raw), float(ts))]
+        raise PrometheusError(f"query {expr!r} returned a {kind}, expected an instant vector")
+
+    def query_range(
+        self, expr: str, start: datetime | float, end: datetime | float, step: float
+    ) -> list[Series]:
+        """Evaluate a range query with ``step`` seconds between points."""
+        data = self._call(
+            "query_range",
+            {
+                "query": expr,
+                "start": f"{_timestamp(start):.3f}",
+                "end": f"{_timestamp(end):.3f}",
+                "step": f"{step:g}",
+            },
+        )
+        return [
+            Series(item["metric"], [(float(ts), _float(v)) for ts, v in item["values"]])
+            for item in data["result"]
+        ]
