@@ -1,0 +1,1 @@
+"""Prefect flows: thin wrappers scheduling the checks, reports and cleanup."""

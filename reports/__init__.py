@@ -1,0 +1,1 @@
+"""The daily summary report and the weekly cleanup."""
