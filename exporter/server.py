@@ -5,12 +5,14 @@ from __future__ import annotations
 import errno
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Mapping
+from socketserver import ThreadingMixIn
 from types import FrameType
-from wsgiref.simple_server import WSGIServer
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from exporter.collectors import build_collectors
 from exporter.collectors.base import Collector
@@ -19,6 +21,22 @@ from exporter.registry import build_registry
 from stackwatch.config import Config, split_listen
 
 log = logging.getLogger(__name__)
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    """A thread per scrape, and a listen backlog deep enough for bursts of scrapers."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 class Exporter:
@@ -38,10 +56,20 @@ class Exporter:
         """Start the collectors and the HTTP server; returns the bound address."""
         host, port = split_listen(listen)
         try:
-            self._server, self._thread = start_http_server(port, host, registry=self.registry)
+            self._server = make_server(
+                host,
+                port,
+                make_wsgi_app(self.registry),
+                _Server6 if ":" in host else _Server,
+                handler_class=_QuietHandler,
+            )
         except OSError as exc:
             reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
             raise ExporterError(f"cannot listen on {listen}: {reason}") from None
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="metrics-http", daemon=True
+        )
+        self._thread.start()
         for collector in self.collectors.values():
             collector.start()
         bound_host, bound_port = self._server.server_address[:2]

@@ -45,9 +45,7 @@ def parse_duration(value: object) -> float:
         raise ValueError("must be a duration like 30s, 5m or 1h")
     match = _DURATION_RE.match(value.strip())
     if not value.strip() or match is None:
-        raise ValueError(
-            f"invalid duration {value!r}: use a Prometheus duration like 30s, 5m or 1h"
-        )
+        raise ValueError(f"invalid duration {value!r}: use a duration like 30s, 5m or 1h")
     groups = match.groups()[1::2]
     return float(sum(int(g) * unit for g, unit in zip(groups, _DURATION_UNITS, strict=True) if g))
 
@@ -318,6 +316,14 @@ class Config(_Model):
     links: LinksConfig = Field(default_factory=LinksConfig)
     cleanup: CleanupConfig = Field(default_factory=CleanupConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        # a section whose keys are all commented out is an empty section, not an error
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
     @field_validator("services")
     @classmethod
     def _unique_names(cls, value: list[ServiceConfig]) -> list[ServiceConfig]:
@@ -453,7 +459,7 @@ def _validation_problems(
         problems.append(
             ConfigProblem(filename, line_for(index, loc), format_loc(loc), _pydantic_message(error))
         )
-    return problems
+    return sorted(problems, key=lambda p: p.line or 0)
 
 
 def parse_config(
@@ -467,6 +473,9 @@ def parse_config(
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and context_mark is not None and context_mark.line + 1 != line:
+            problem += f" ({context} on line {context_mark.line + 1})"
         raise ConfigValidationError(
             [ConfigProblem(filename, line, "", f"invalid YAML: {problem}")]
         ) from None

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 
 import requests
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from exporter.collectors.base import Collector
 from stackwatch import __version__
@@ -44,16 +47,40 @@ class ProbeResult:
     error: str | None = None
 
 
+class _CertRecordingConnection(HTTPSConnection):
+    """Keeps the peer's certificate from the handshake, since the socket may close early."""
+
+    peer_cert: bytes | None = None
+
+    def connect(self) -> None:
+        super().connect()
+        getpeercert = getattr(self.sock, "getpeercert", None)
+        self.peer_cert = getpeercert(binary_form=True) if getpeercert else None
+
+
+class _CertRecordingPool(HTTPSConnectionPool):
+    ConnectionCls = _CertRecordingConnection
+
+
+def probe_session() -> requests.Session:
+    """A session whose HTTPS connections remember the server certificate."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_maxsize=16)
+    adapter.poolmanager.pool_classes_by_scheme = {
+        "http": HTTPConnectionPool,
+        "https": _CertRecordingPool,
+    }
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = f"stackwatch/{__version__}"
+    return session
+
+
 def _peer_cert_expiry(response: requests.Response) -> float | None:
-    """notAfter of the server's leaf certificate, read from the live socket before the body."""
+    """notAfter of the server's leaf certificate, as unixtime."""
     from cryptography import x509
 
-    connection = getattr(response.raw, "connection", None)
-    sock = getattr(connection, "sock", None)
-    getpeercert = getattr(sock, "getpeercert", None)
-    if getpeercert is None:
-        return None
-    der = getpeercert(binary_form=True)
+    der = getattr(getattr(response.raw, "connection", None), "peer_cert", None)
     if not der:
         return None
     return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
@@ -96,8 +123,7 @@ class ServicesCollector(Collector):
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._session = requests.Session()
-        self._session.headers["User-Agent"] = f"stackwatch/{__version__}"
+        self._session = probe_session()
 
     @classmethod
     def from_config(cls, config: Config) -> ServicesCollector:

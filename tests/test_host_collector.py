@@ -1,0 +1,213 @@
+"""The host collector: node_exporter's names and values, read from fake /proc trees."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from prometheus_client import generate_latest
+
+from exporter.collectors.host import (
+    HostCollector,
+    parse_loadavg,
+    parse_meminfo,
+    parse_mounts,
+    parse_stat,
+)
+from exporter.errors import ExporterError
+from exporter.registry import build_registry
+from stackwatch.config import ExporterConfig
+
+PROC = Path(__file__).parent / "fixtures" / "proc"
+GOLDEN = Path(__file__).parent / "fixtures" / "golden" / "host.prom"
+DEFAULTS = ExporterConfig()
+
+
+def make_root(tmp_path: Path, stat: str = "stat.small") -> Path:
+    """A fake host root: /proc files from fixtures and the mount points as folders."""
+    root = tmp_path / "root"
+    proc = root / "proc"
+    (proc / "1").mkdir(parents=True)
+    shutil.copy(PROC / stat, proc / "stat")
+    shutil.copy(PROC / "meminfo", proc / "meminfo")
+    (proc / "loadavg").write_text("0.52 0.58 0.59 2/345 12345\n")
+    shutil.copy(PROC / "mounts", proc / "1" / "mounts")
+    for pid in ("1", "42", "4242"):
+        (proc / pid).mkdir(exist_ok=True)
+    (proc / "self").mkdir()
+    for mount in parse_mounts((PROC / "mounts").read_text()):
+        (root / mount.mountpoint.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def collector(root: Path) -> HostCollector:
+    return HostCollector(
+        root,
+        DEFAULTS.filesystem_mount_points_exclude,
+        DEFAULTS.filesystem_fs_types_exclude,
+        clock_ticks=100,
+    )
+
+
+def test_parse_stat() -> None:
+    stat = parse_stat((PROC / "stat.small").read_text())
+    assert [c.cpu for c in stat.cpus] == ["0", "1"]
+    assert stat.cpus[0].modes == {
+        "user": 600,
+        "nice": 10,
+        "system": 200,
+        "idle": 25000,
+        "iowait": 20,
+        "irq": 0,
+        "softirq": 5,
+        "steal": 3,
+    }
+    assert (stat.boot_time, stat.procs_running, stat.procs_blocked) == (1700000000, 3, 1)
+    assert (stat.context_switches, stat.forks, stat.interrupts) == (987654, 4321, 123456)
+
+
+def test_parse_stat_of_this_kernel() -> None:
+    stat = parse_stat((PROC / "stat").read_text())
+    assert len(stat.cpus) >= 1
+    assert all(len(cpu.modes) == 8 for cpu in stat.cpus)
+
+
+def test_parse_stat_rejects_other_files() -> None:
+    with pytest.raises(ValueError, match="not a /proc/stat file"):
+        parse_stat("MemTotal: 1 kB\n")
+
+
+def test_parse_meminfo_uses_node_exporter_names() -> None:
+    text = "MemTotal:  1000 kB\nActive(anon):  12 kB\nHugePages_Total:  4\nHugepagesize: 2048 kB\n"
+    assert parse_meminfo(text) == {
+        "MemTotal_bytes": 1024000.0,
+        "Active_anon_bytes": 12288.0,
+        "HugePages_Total": 4.0,
+        "Hugepagesize_bytes": 2097152.0,
+    }
+
+
+def test_parse_loadavg() -> None:
+    load = parse_loadavg("0.52 0.58 0.59 2/345 12345\n")
+    assert (load.load1, load.load5, load.load15, load.threads) == (0.52, 0.58, 0.59, 345)
+
+
+def test_parse_mounts_unescapes_paths() -> None:
+    mounts = parse_mounts((PROC / "mounts").read_text())
+    assert "/srv/my data" in [m.mountpoint for m in mounts]
+    assert mounts[5].options[0] == "ro"
+
+
+def test_default_exclusions_match_node_exporter(tmp_path: Path) -> None:
+    root = make_root(tmp_path)
+    mounts = [(m.mountpoint, m.fstype) for m in collector(root).mounts()]
+    # pseudo filesystems, /dev, /proc, /sys, docker layers and netns are excluded; tmpfs stays;
+    # a mount point listed twice is reported once
+    assert mounts == [
+        ("/", "ext4"),
+        ("/run", "tmpfs"),
+        ("/boot/efi", "vfat"),
+        ("/srv/my data", "ext4"),
+    ]
+
+
+def test_values_agree_with_the_files(tmp_path: Path) -> None:
+    root = make_root(tmp_path)
+    registry = build_registry({"host": collector(root)})
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert value("node_cpu_seconds_total", cpu="1", mode="idle") == 250.0
+    assert value("node_cpu_seconds_total", cpu="0", mode="steal") == 0.03
+    assert value("node_boot_time_seconds") == 1700000000
+    assert value("node_procs_running") == 3
+    assert value("node_procs_blocked") == 1
+    assert value("node_processes_pids") == 3
+    assert value("node_processes_threads") == 345
+    assert value("node_load1") == 0.52
+    assert value("node_load15") == 0.59
+    meminfo = parse_meminfo((PROC / "meminfo").read_text())
+    for key in (
+        "MemTotal",
+        "MemAvailable",
+        "MemFree",
+        "Buffers",
+        "Cached",
+        "SwapTotal",
+        "SwapFree",
+    ):
+        assert value(f"node_memory_{key}_bytes") == meminfo[f"{key}_bytes"]
+    st = os.statvfs(root / "srv" / "my data")
+    labels = {"device": "/dev/vdb", "fstype": "ext4", "mountpoint": "/srv/my data"}
+    assert value("node_filesystem_size_bytes", **labels) == st.f_blocks * st.f_bsize
+    assert value("node_filesystem_avail_bytes", **labels) == st.f_bavail * st.f_bsize
+    assert value("node_filesystem_files_free", **labels) == st.f_ffree
+    assert value("node_filesystem_readonly", **labels) == 0
+    efi = {"device": "/dev/vda15", "fstype": "vfat", "mountpoint": "/boot/efi"}
+    assert value("node_filesystem_readonly", **efi) == 1
+    assert (
+        value(
+            "node_uname_info",
+            **{
+                "sysname": os.uname().sysname,
+                "nodename": os.uname().nodename,
+                "release": os.uname().release,
+                "version": os.uname().version,
+                "machine": os.uname().machine,
+                "domainname": "(none)",
+            },
+        )
+        == 1
+    )
+    assert value("stackwatch_scrape_collector_success", collector="host") == 1
+
+
+def test_unreadable_mount_point_is_a_device_error(tmp_path: Path) -> None:
+    root = make_root(tmp_path)
+    shutil.rmtree(root / "srv")
+    registry = build_registry({"host": collector(root)})
+    labels = {"device": "/dev/vdb", "fstype": "ext4", "mountpoint": "/srv/my data"}
+    assert registry.get_sample_value("node_filesystem_device_error", labels) == 1
+    assert registry.get_sample_value("node_filesystem_size_bytes", labels) is None
+    assert (
+        registry.get_sample_value("stackwatch_scrape_collector_success", {"collector": "host"}) == 1
+    )
+
+
+def test_golden_exposition(tmp_path: Path) -> None:
+    """Names, types, HELP and label sets match the recorded exposition (values masked)."""
+    root = make_root(tmp_path)
+    text = generate_latest(build_registry({"host": collector(root)})).decode()
+    masked = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            line = line.rsplit(" ", 1)[0]  # the value
+            line = re.sub(r"^(node_uname_info|stackwatch_build_info)\{.*\}", r"\1{...}", line)
+        masked.append(line)
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text("\n".join(masked) + "\n")
+    assert "\n".join(masked) + "\n" == GOLDEN.read_text()
+
+
+def test_missing_proc_fails_at_start_with_the_path(tmp_path: Path) -> None:
+    with pytest.raises(ExporterError) as info:
+        collector(tmp_path).check()
+    assert str(info.value) == (
+        f"exporter.rootfs: {tmp_path}/proc/stat: no such file "
+        "(set exporter.rootfs to the host's root, e.g. /host)"
+    )
+
+
+def test_file_vanishing_after_start_fails_only_this_collector(tmp_path: Path) -> None:
+    root = make_root(tmp_path)
+    (root / "proc" / "meminfo").unlink()
+    registry = build_registry({"host": collector(root)})
+    assert (
+        registry.get_sample_value("stackwatch_scrape_collector_success", {"collector": "host"}) == 0
+    )
+    assert registry.get_sample_value("node_load1") is None
