@@ -1,0 +1,366 @@
+"""One evaluation of a rule group: query Prometheus, update the store, queue and send mail."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.message import EmailMessage
+
+from alerter.errors import (
+    AlerterError,
+    MailError,
+    PrometheusError,
+    TransientMailError,
+    TransientPrometheusError,
+)
+from alerter.evaluate import (
+    BLIND_ALERT,
+    RESOLVED,
+    AlertState,
+    BlindReason,
+    Window,
+    evaluate_blind,
+    evaluate_rule,
+    window_for,
+)
+from alerter.mail import Mailer
+from alerter.notify import MailRenderer, plan_notification
+from alerter.prom import PrometheusClient, Series
+from alerter.rules import Rule, RuleSet, load_rules
+from alerter.silences import silenced_by
+from alerter.store import AlertStore
+from alerter.templating import format_value
+from stackwatch.config import Config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AlertStatus:
+    """An alert instance of the group after the evaluation."""
+
+    alertname: str
+    labels: dict[str, str]
+    state: str
+    value: float | None
+    active_since: datetime | None
+    summary: str
+    silenced: bool = False
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What one evaluation of a group found, sent and left queued."""
+
+    group: str
+    alerts: list[AlertStatus]
+    sent: list[str]
+    queued: int
+    blind: bool
+    errors: list[str]
+    would_send: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def firing(self) -> list[AlertStatus]:
+        return [a for a in self.alerts if a.state == "firing"]
+
+    def to_markdown(self) -> str:
+        """A Markdown summary (for a Prefect artifact): a table of alerts, then what was mailed."""
+        lines = [f"### {self.group}", ""]
+        if self.blind:
+            lines += ["**Monitoring is blind**: no alert of this group can resolve.", ""]
+        if self.alerts:
+            lines += [
+                "| Alert | State | Labels | Value | Active since | Summary |",
+                "|---|---|---|---|---|---|",
+            ]
+            for a in self.alerts:
+                labels = ", ".join(
+                    f"{k}={v}" for k, v in sorted(a.labels.items()) if k != "alertname"
+                )
+                since = a.active_since.strftime("%Y-%m-%d %H:%M:%S UTC") if a.active_since else ""
+                value = format_value(a.value) if a.value is not None else ""
+                state = a.state + (" (silenced)" if a.silenced else "")
+                lines.append(
+                    f"| {_md(a.alertname)} | {state} | {_md(labels)} | {value} | {since} "
+                    f"| {_md(a.summary)} |"
+                )
+        else:
+            lines.append("No alerts pending or firing.")
+        lines.append("")
+        sent = self.would_send if self.dry_run else self.sent
+        verb = "Would send" if self.dry_run else "Sent"
+        lines += [f"{verb}: " + ("; ".join(_md(s) for s in sent) if sent else "nothing")]
+        lines.append(f"Queued in the outbox: {self.queued}")
+        if self.errors:
+            lines += ["", "Errors:", *[f"- {_md(e)}" for e in self.errors]]
+        return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def group_names(config: Config) -> list[str]:
+    """The names of the groups defined in the rule files (in file order)."""
+    return [g.name for g in load_rules(config.rules.paths).groups]
+
+
+@dataclass(frozen=True)
+class _RuleQuery:
+    rule: Rule
+    window: Window
+    series: list[Series] | None
+    error: str | None
+
+
+def _query_rule(client: PrometheusClient, rule: Rule, now: float) -> _RuleQuery:
+    window = window_for(rule, now)
+    try:
+        if window.instant:
+            samples = client.query(rule.expr, at=now)
+            series = [Series(s.labels, [(s.timestamp, s.value)]) for s in samples]
+        else:
+            series = client.query_range(rule.expr, window.start, window.end, window.step)
+    except TransientPrometheusError:
+        raise
+    except PrometheusError as exc:  # the server's own message: a bad or unsuitable query
+        return _RuleQuery(rule, window, None, str(exc))
+    return _RuleQuery(rule, window, series, None)
+
+
+def query_rules(
+    client: PrometheusClient, rules: Sequence[Rule], now: float, concurrency: int
+) -> list[_RuleQuery]:
+    """Every rule's query, run concurrently over the client's one session.
+
+    Raises TransientPrometheusError when Prometheus is unreachable.
+    """
+    if not rules:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(rules)))) as pool:
+        return list(pool.map(lambda rule: _query_rule(client, rule, now), rules))
+
+
+def _target_reasons(
+    client: PrometheusClient, job: str, group: str, now: float
+) -> list[BlindReason]:
+    samples = client.query(f'up{{job="{job}"}}', at=now)
+    if not samples:
+        return [
+            BlindReason(
+                {"cause": "target_down", "job": job},
+                f"Prometheus has no scrape target for job {job}: {group} cannot see its data",
+                "No alert of this group resolves until the exporter is scraped again.",
+            )
+        ]
+    if any(s.value == 0 for s in samples):
+        down = ", ".join(sorted(s.labels.get("instance", "?") for s in samples if s.value == 0))
+        return [
+            BlindReason(
+                {"cause": "target_down", "job": job},
+                f"Scrape target {down} of job {job} is down: {group} is blind",
+                "No alert of this group resolves until the exporter is scraped again.",
+            )
+        ]
+    return []
+
+
+def _apply_silences(
+    states: list[AlertState], store: AlertStore, moment: datetime
+) -> list[AlertState]:
+    silences = store.silences(now=moment)
+    return [
+        replace(s, silenced_by=silenced_by(silences, s.labels, moment))
+        if s.state != RESOLVED
+        else s
+        for s in states
+    ]
+
+
+def deliver(store: AlertStore, mailer: Mailer, now: float) -> tuple[list[str], list[str]]:
+    """Send every queued mail, oldest first; stops at the first failure (the rest stay queued).
+
+    Returns the subjects delivered and the errors met.
+    """
+    sent: list[str] = []
+    errors: list[str] = []
+    lease = mailer.config.timeout * 2 + 30
+    for mail in store.queued():
+        if not store.claim(mail.id, now, lease):
+            continue  # another evaluation is delivering it
+        message = email.message_from_bytes(mail.message, policy=email.policy.default)
+        if not isinstance(message, EmailMessage):  # the default policy always builds one
+            raise MailError(f"outbox mail {mail.id} cannot be parsed")
+        try:
+            mailer.send(message)
+        except TransientMailError as exc:
+            store.mark_failed(mail.id, str(exc))
+            errors.append(f"mail queued for retry: {exc}")
+            log.warning("mail %r stays queued: %s", mail.subject, exc)
+            break
+        except MailError as exc:
+            store.mark_failed(mail.id, str(exc))
+            errors.append(f"mail not delivered (kept in the outbox): {exc}")
+            log.error("mail %r not delivered, kept in the outbox: %s", mail.subject, exc)
+            break
+        store.mark_sent(mail.id, datetime.now(tz=UTC).timestamp())
+        sent.append(mail.subject)
+    return sent, errors
+
+
+def _owns(rule: Rule, state: AlertState) -> bool:
+    """Whether an alert instance came from ``rule`` (rules may share a name, not labels)."""
+    return state.alertname == rule.alert and all(
+        state.labels.get(name) == value for name, value in rule.labels.items() if "{{" not in value
+    )
+
+
+def _status(state: AlertState) -> AlertStatus:
+    return AlertStatus(
+        alertname=state.alertname,
+        labels=dict(state.labels),
+        state=state.state,
+        value=state.value,
+        active_since=(
+            datetime.fromtimestamp(state.active_since, tz=UTC)
+            if state.active_since is not None
+            else None
+        ),
+        summary=state.summary,
+        silenced=state.silenced_by is not None,
+    )
+
+
+def run_check(
+    config: Config,
+    group: str,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    notify: bool = True,
+    rules: RuleSet | None = None,
+) -> CheckResult:
+    """Evaluate ``group`` once: alerts are updated in the store and mail is queued, then sent.
+
+    Raises TransientPrometheusError when Prometheus is unreachable; queued mail is still
+    delivered first. With ``dry_run`` nothing is written or sent; with ``notify`` off the
+    alert states are tracked but the group mails nothing (a log-only check).
+    """
+    moment = now or datetime.now(tz=UTC)
+    ts = moment.timestamp()
+    ruleset = rules if rules is not None else load_rules(config.rules.paths)
+    problems = ruleset.problems_for(group)
+    errors = [str(p) for p in problems]
+    rule_group = ruleset.group(group)
+    if rule_group is None and not errors:
+        known = ", ".join(g.name for g in ruleset.groups) or "none"
+        raise AlerterError(
+            f"no rule group named {group!r} in {', '.join(config.rules.paths)} (groups: {known})"
+        )
+    group_rules = list(rule_group.rules) if rule_group is not None else []
+    mailer = Mailer(config.smtp)
+
+    with AlertStore(config.state.path) as store:
+        try:
+            with PrometheusClient(config.prometheus) as client:
+                reasons = _target_reasons(client, config.prometheus.job, group, ts)
+                queries = query_rules(client, group_rules, ts, config.prometheus.max_concurrency)
+        except AlerterError:
+            if not dry_run:
+                deliver(store, mailer, time.time())
+            raise
+        for query in queries:
+            if query.error is not None:
+                errors.append(
+                    f"{query.rule.file}:{query.rule.line}: {query.rule.alert}: {query.error}"
+                )
+                reasons.append(
+                    BlindReason(
+                        {"cause": "query_failed", "rule": query.rule.alert},
+                        f"Rule {query.rule.alert} of {group} cannot be evaluated",
+                        query.error,
+                    )
+                )
+        if problems:
+            reasons.append(
+                BlindReason(
+                    {"cause": "invalid_rules"},
+                    f"Rule files of {group} have problems: some rules are not evaluated",
+                    "; ".join(str(p) for p in problems)[:1000],
+                )
+            )
+        blind = bool(reasons)
+        renderer = MailRenderer(config)
+        subject: str | None = None
+        message: EmailMessage | None = None
+        with store.transaction():
+            prior = store.group_states(group)
+            evaluated = {r.alert for r in group_rules}
+            current: list[AlertState] = []
+            for query in queries:
+                mine = [p for p in prior if _owns(query.rule, p)]
+                if query.series is None:
+                    current.extend(mine)
+                else:
+                    current.extend(
+                        evaluate_rule(query.rule, query.series, mine, ts, query.window, blind=blind)
+                    )
+            current.extend(
+                evaluate_blind(group, reasons, [p for p in prior if p.alertname == BLIND_ALERT], ts)
+            )
+            for old in prior:
+                if old.alertname in evaluated or old.alertname == BLIND_ALERT:
+                    continue
+                # the rule is gone from the files: keep it while files are broken, else end it
+                if old.state == RESOLVED:
+                    continue
+                if blind:
+                    current.append(old)
+                else:
+                    current.append(replace(old, state=RESOLVED, resolved_at=ts))
+            current = _apply_silences(current, store, moment)
+            notification = None
+            if notify:
+                notification, current = plan_notification(
+                    group,
+                    prior,
+                    current,
+                    ts,
+                    repeat_interval=config.rules.repeat_interval,
+                    send_resolved=config.rules.send_resolved,
+                )
+            if notification is not None:
+                subject = notification.subject
+                message = renderer.compose(notification, mailer, ts)
+            if not dry_run:
+                store.save_group(group, current, ts)
+                if notification is not None and message is not None:
+                    store.enqueue(group, notification.subject, message.as_bytes(), ts)
+        sent: list[str] = []
+        if not dry_run:
+            sent, mail_errors = deliver(store, mailer, time.time())
+            errors.extend(mail_errors)
+        queued = store.queued_count()
+
+    shown = sorted(
+        (s for s in current if not (s.state == RESOLVED and (s.resolved_at or 0) < ts)),
+        key=lambda s: (s.alertname, sorted(s.labels.items())),
+    )
+    return CheckResult(
+        group=group,
+        alerts=[_status(s) for s in shown],
+        sent=sent,
+        queued=queued,
+        blind=blind,
+        errors=errors,
+        would_send=[subject] if dry_run and subject else [],
+        dry_run=dry_run,
+    )

@@ -1,0 +1,300 @@
+"""``stackwatch rules``, ``stackwatch alerts`` and ``stackwatch silence``: the alerter by hand."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from alerter.errors import AlerterError
+from stackwatch.config import load_config, parse_duration
+
+
+class RulesInvalidError(AlerterError):
+    """``rules check`` found problems (already printed)."""
+
+
+def _print(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def _labels(labels: dict[str, str]) -> str:
+    text = ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "alertname")
+    return text.replace("\n", "\\n")
+
+
+def _since(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def register(subparsers: Any) -> None:
+    from stackwatch.cli import add_config_argument
+
+    rules = subparsers.add_parser(
+        "rules",
+        help="validate alerting rule files",
+        description="Validate Prometheus alerting-rule files.",
+    )
+    rules_sub = rules.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    check = rules_sub.add_parser(
+        "check",
+        help="check rule files",
+        description="Check rule files: YAML syntax, schema, unknown keys, duplicate names, "
+        "durations, templates and PromQL syntax (with promtool when installed). Prints "
+        "FILE:LINE: RULE: MESSAGE for each problem and exits 1 if there is any.",
+    )
+    add_config_argument(check)
+    check.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="rule files, folders or globs (default: rules.paths from the config)",
+    )
+    check.set_defaults(func=rules_check_command)
+
+    alerts = subparsers.add_parser(
+        "alerts",
+        help="evaluate rules and show alert states",
+        description="Evaluate alerting rules against Prometheus and show alert states.",
+    )
+    alerts_sub = alerts.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    evaluate = alerts_sub.add_parser(
+        "evaluate",
+        help="evaluate rule groups once (no Prefect needed)",
+        description="Evaluate rule groups once, as their check flows do: update the state "
+        "database and send (or queue) mail. Prints the alert states and what was sent.",
+    )
+    add_config_argument(evaluate)
+    evaluate.add_argument(
+        "--group",
+        action="append",
+        metavar="NAME",
+        help="group to evaluate (repeatable; default: every group)",
+    )
+    evaluate.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="change nothing and send nothing; print what would be sent",
+    )
+    evaluate.set_defaults(func=alerts_evaluate_command)
+    listing = alerts_sub.add_parser(
+        "list",
+        help="show alert states from the database",
+        description="Show pending and firing alerts (and resolved ones with --all) from the "
+        "state database, plus mail still waiting in the outbox.",
+    )
+    add_config_argument(listing)
+    listing.add_argument("--all", action="store_true", help="include resolved alerts")
+    listing.set_defaults(func=alerts_list_command)
+
+    silence = subparsers.add_parser(
+        "silence",
+        help="silence alerts for a while",
+        description="Silences stop mail for matching alerts; the alerts are still tracked.",
+    )
+    silence_sub = silence.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    add = silence_sub.add_parser(
+        "add",
+        help="add a silence",
+        description="Add a silence. Matchers: name=value, name!=value, name=~regex, "
+        "name!~regex; an alert is silenced when every matcher matches its labels.",
+    )
+    add_config_argument(add)
+    add.add_argument(
+        "--match",
+        "-m",
+        action="append",
+        required=True,
+        metavar="MATCHER",
+        help="label matcher, e.g. alertname=HighCpuUsage (repeatable)",
+    )
+    add.add_argument(
+        "--for", dest="duration", required=True, metavar="DURATION", help="how long, e.g. 2h or 30m"
+    )
+    add.add_argument("--comment", required=True, help="why (shown in silence list)")
+    add.add_argument("--author", default=None, help="who (default: the current user)")
+    add.set_defaults(func=silence_add_command)
+    slist = silence_sub.add_parser(
+        "list", help="list active silences", description="List active silences (all with --all)."
+    )
+    add_config_argument(slist)
+    slist.add_argument("--all", action="store_true", help="include expired silences")
+    slist.set_defaults(func=silence_list_command)
+    expire = silence_sub.add_parser(
+        "expire", help="end a silence now", description="End a silence now."
+    )
+    add_config_argument(expire)
+    expire.add_argument("id", type=int, metavar="ID", help="silence id from silence list")
+    expire.set_defaults(func=silence_expire_command)
+
+
+def rules_check_command(args: argparse.Namespace) -> int:
+    from alerter.rules import load_rules, promtool_path
+
+    paths = args.paths or list(load_config(args.config).rules.paths)
+    ruleset = load_rules(paths, check_promql=True)
+    for problem in ruleset.problems:
+        _print(str(problem))
+    if not ruleset.files:
+        raise RulesInvalidError(f"no rule files match {' '.join(paths)}")
+    note = "" if promtool_path() else " (PromQL syntax not checked: promtool not installed)"
+    summary = (
+        f"{len(ruleset.files)} file(s), {len(ruleset.groups)} group(s), "
+        f"{ruleset.rule_count} rule(s){note}"
+    )
+    if ruleset.problems:
+        raise RulesInvalidError(f"{len(ruleset.problems)} problem(s) in {summary}")
+    _print(f"OK: {summary}")
+    return 0
+
+
+def alerts_evaluate_command(args: argparse.Namespace) -> int:
+    from alerter.check import group_names, run_check
+
+    config = load_config(args.config)
+    groups = args.group or group_names(config)
+    if not groups:
+        raise AlerterError(f"no rule groups in {', '.join(config.rules.paths)}")
+    failed = False
+    for index, group in enumerate(groups):
+        result = run_check(config, group, dry_run=args.dry_run)
+        if index:
+            _print()
+        title = f"== {group}" + (
+            " (BLIND: no alert of this group can resolve)" if result.blind else ""
+        )
+        _print(title)
+        rows = [
+            [
+                a.alertname,
+                a.state + (" (silenced)" if a.silenced else ""),
+                _labels(a.labels),
+                "" if a.value is None else f"{a.value:g}",
+                _since(a.active_since),
+                a.summary,
+            ]
+            for a in result.alerts
+        ]
+        _print(
+            _table(["ALERT", "STATE", "LABELS", "VALUE", "SINCE", "SUMMARY"], rows)
+            if rows
+            else "no alerts"
+        )
+        if args.dry_run:
+            _print("would send: " + ("; ".join(result.would_send) or "nothing"))
+        else:
+            _print("sent: " + ("; ".join(result.sent) or "nothing"))
+            _print(f"queued in outbox: {result.queued}")
+        for error in result.errors:
+            _print(f"error: {error}")
+        failed = failed or bool(result.errors)
+    return 1 if failed else 0
+
+
+def alerts_list_command(args: argparse.Namespace) -> int:
+    from alerter.store import AlertStore
+
+    config = load_config(args.config)
+    states = ("pending", "firing", "resolved") if args.all else ("pending", "firing")
+    with AlertStore(config.state.path) as store:
+        records = store.alerts(states)
+        queued = store.queued()
+    rows = [
+        [
+            r.group,
+            r.alertname,
+            r.state + (" (silenced)" if r.silenced else ""),
+            _labels(r.labels),
+            "" if r.value is None else f"{r.value:g}",
+            _since(r.active_since),
+            _since(r.resolved_at) if r.resolved_at else "",
+            r.summary,
+        ]
+        for r in records
+    ]
+    _print(
+        _table(["GROUP", "ALERT", "STATE", "LABELS", "VALUE", "SINCE", "RESOLVED", "SUMMARY"], rows)
+        if rows
+        else "no alerts"
+    )
+    if queued:
+        _print(f"\n{len(queued)} mail(s) waiting in the outbox:")
+        for mail in queued:
+            error = f" (last error: {mail.last_error})" if mail.last_error else ""
+            _print(f"  {_since(mail.created_at)}  {mail.subject}  attempts: {mail.attempts}{error}")
+    return 0
+
+
+def silence_add_command(args: argparse.Namespace) -> int:
+    from alerter.silences import SilenceError, parse_matcher
+    from alerter.store import AlertStore
+
+    config = load_config(args.config)
+    matchers = [parse_matcher(m) for m in args.match]
+    try:
+        seconds = parse_duration(args.duration)
+    except ValueError as exc:
+        raise SilenceError(f"--for: {exc}") from None
+    if seconds <= 0:
+        raise SilenceError("--for: must be longer than 0s")
+    start = datetime.now(tz=UTC)
+    end = datetime.fromtimestamp(start.timestamp() + seconds, tz=UTC)
+    author = args.author or getpass.getuser()
+    with AlertStore(config.state.path) as store:
+        silence = store.add_silence(matchers, start, end, args.comment, author)
+    _print(
+        f"silence {silence.id} until {_since(silence.ends_at)} UTC: "
+        + " ".join(str(m) for m in silence.matchers)
+    )
+    return 0
+
+
+def silence_list_command(args: argparse.Namespace) -> int:
+    from alerter.store import AlertStore
+
+    config = load_config(args.config)
+    now = datetime.now(tz=UTC)
+    with AlertStore(config.state.path) as store:
+        silences = store.silences(include_expired=args.all, now=now)
+    rows = [
+        [
+            str(s.id),
+            " ".join(str(m) for m in s.matchers),
+            _since(s.starts_at),
+            _since(s.ends_at),
+            "active" if s.active(now) else ("expired" if s.ends_at <= now else "scheduled"),
+            s.created_by,
+            s.comment.replace("\n", " "),
+        ]
+        for s in silences
+    ]
+    _print(
+        _table(["ID", "MATCHERS", "STARTS", "ENDS", "STATE", "BY", "COMMENT"], rows)
+        if rows
+        else "no silences"
+    )
+    return 0
+
+
+def silence_expire_command(args: argparse.Namespace) -> int:
+    from alerter.store import AlertStore
+
+    config = load_config(args.config)
+    with AlertStore(config.state.path) as store:
+        silence = store.expire_silence(args.id)
+    _print(f"silence {silence.id} expired at {_since(silence.ends_at)} UTC")
+    return 0

@@ -1,0 +1,251 @@
+"""Pure alert evaluation: given a rule's query result over its ``for`` window, the prior state
+and the evaluation time, it returns the new alert states. No I/O here.
+
+``for:`` is judged over the window that Prometheus holds, not across flow runs: a rule with
+``for: 10m`` is queried as a range over the last ten minutes, so a condition that has held that
+long fires on the first evaluation even when the flow runs only every 15 minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from alerter.prom import Series
+from alerter.rules import Rule
+from alerter.templating import render
+
+PENDING = "pending"
+FIRING = "firing"
+RESOLVED = "resolved"
+
+BLIND_ALERT = "MonitoringBlind"
+MAX_POINTS = 60
+
+
+def fingerprint(group: str, labels: Mapping[str, str]) -> str:
+    """A stable id for an alert instance: its group plus its full label set."""
+    raw = json.dumps([group, sorted(labels.items())], separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """One alert instance as the store keeps it; times are Unix seconds."""
+
+    fingerprint: str
+    group: str
+    alertname: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    state: str
+    value: float | None
+    active_since: float | None
+    fired_at: float | None = None
+    resolved_at: float | None = None
+    last_seen: float | None = None
+    last_notified: float | None = None
+    notified: bool = False
+    silenced_by: int | None = None
+    expr: str = ""
+
+    @property
+    def summary(self) -> str:
+        return self.annotations.get("summary") or self.annotations.get("description", "")
+
+
+@dataclass(frozen=True)
+class Window:
+    """The range a rule is queried over: points every ``step`` seconds from ``start`` to ``end``."""
+
+    start: float
+    end: float
+    step: float
+
+    @property
+    def instant(self) -> bool:
+        return self.start >= self.end
+
+
+def window_for(rule: Rule, now: float, min_step: float = 1.0) -> Window:
+    """An instant query for plain rules; a range covering ``for``/``keep_firing_for`` otherwise."""
+    span = max(rule.for_, rule.keep_firing_for)
+    if span <= 0:
+        return Window(now, now, 0.0)
+    step = max(min_step, math.ceil(span / MAX_POINTS))
+    points = math.ceil(span / step) + 1
+    return Window(now - points * step, now, float(step))
+
+
+@dataclass(frozen=True)
+class _Run:
+    labels: dict[str, str]
+    value: float | None
+    active_now: bool
+    held_since: float | None
+    covers_window: bool
+    last_seen: float | None
+
+
+def _runs(series: Sequence[Series], window: Window) -> list[_Run]:
+    out = []
+    tolerance = window.step * 1.5 if window.step else 0.0
+    for item in series:
+        labels = {k: v for k, v in item.labels.items() if k != "__name__"}
+        points = sorted(item.values)
+        if not points:
+            continue
+        last_ts, last_value = points[-1]
+        active_now = window.instant or last_ts >= window.end - window.step / 2
+        held_since = None
+        covers = window.instant
+        if active_now:
+            held_since = last_ts
+            previous = last_ts
+            for ts, _ in reversed(points):
+                if previous - ts > tolerance:
+                    break
+                held_since, previous = ts, ts
+            covers = window.instant or held_since <= window.start + window.step / 2
+        out.append(
+            _Run(
+                labels, last_value if active_now else None, active_now, held_since, covers, last_ts
+            )
+        )
+    return out
+
+
+def _render_labels(rule: Rule, labels: Mapping[str, str], value: float | None) -> dict[str, str]:
+    out = dict(labels)
+    for name, template in rule.labels.items():
+        out[name] = render(template, labels, value)
+    out["alertname"] = rule.alert
+    return out
+
+
+def _annotations(rule: Rule, labels: Mapping[str, str], value: float | None) -> dict[str, str]:
+    return {name: render(text, labels, value) for name, text in rule.annotations.items()}
+
+
+def evaluate_rule(
+    rule: Rule,
+    series: Sequence[Series],
+    prior: Iterable[AlertState],
+    now: float,
+    window: Window,
+    *,
+    blind: bool = False,
+) -> list[AlertState]:
+    """The rule's alert instances after this evaluation (pending ones that ended are dropped).
+
+    ``blind`` means the data behind the group cannot be trusted (target down, a failed query):
+    alerts may start, but none ends.
+    """
+    before = {a.fingerprint: a for a in prior}
+    result: dict[str, AlertState] = {}
+    traces: dict[str, float | None] = {}  # seen in the window but not now: for keep_firing_for
+    for run in _runs(series, window):
+        labels = _render_labels(rule, run.labels, run.value)
+        fp = fingerprint(rule.group, labels)
+        old = before.get(fp)
+        if not run.active_now:
+            traces[fp] = run.last_seen
+            continue
+        active = old is not None and old.state in (PENDING, FIRING)
+        was_firing = old is not None and old.state == FIRING
+        if (
+            old is not None
+            and old.active_since is not None
+            and (was_firing or (active and run.covers_window))
+        ):
+            # the run reaches back past the window: it started when the prior state says
+            since = min(old.active_since, run.held_since or now)
+        else:
+            since = run.held_since if run.held_since is not None else now
+        firing = rule.for_ <= 0 or was_firing or run.covers_window or now - since >= rule.for_
+        state = FIRING if firing else PENDING
+        episode_continues = was_firing
+        result[fp] = AlertState(
+            fingerprint=fp,
+            group=rule.group,
+            alertname=rule.alert,
+            labels=labels,
+            annotations=_annotations(rule, labels, run.value),
+            state=state,
+            value=run.value,
+            active_since=since,
+            fired_at=(
+                old.fired_at
+                if episode_continues and old is not None
+                else (now if state == FIRING else None)
+            ),
+            last_seen=now,
+            last_notified=old.last_notified if active and old is not None else None,
+            notified=old.notified if active and old is not None else False,
+            silenced_by=old.silenced_by if old is not None else None,
+            expr=rule.expr,
+        )
+    for fp, old in before.items():
+        if fp in result or old.state == RESOLVED:
+            continue
+        seen = [x for x in (old.last_seen, traces.get(fp)) if x is not None]
+        last_seen = max(seen) if seen else None
+        if blind:
+            result[fp] = old
+        elif (
+            old.state == FIRING
+            and last_seen is not None
+            and (now - last_seen < rule.keep_firing_for)
+        ):
+            result[fp] = replace(old, last_seen=last_seen)
+        elif old.state == FIRING:
+            result[fp] = replace(old, state=RESOLVED, resolved_at=now, last_seen=last_seen)
+        # a pending alert whose condition ended simply disappears
+    return list(result.values())
+
+
+@dataclass(frozen=True)
+class BlindReason:
+    """Why (part of) a group cannot be evaluated, as the labels of its meta alert."""
+
+    labels: dict[str, str]
+    summary: str
+    description: str = ""
+
+
+def evaluate_blind(
+    group: str,
+    reasons: Sequence[BlindReason],
+    prior: Iterable[AlertState],
+    now: float,
+) -> list[AlertState]:
+    """The group's ``MonitoringBlind`` meta alerts: firing while their reason holds."""
+    before = {a.fingerprint: a for a in prior}
+    result: dict[str, AlertState] = {}
+    for reason in reasons:
+        labels = {"alertname": BLIND_ALERT, "severity": "critical", **reason.labels}
+        fp = fingerprint(group, labels)
+        old = before.get(fp)
+        active = old is not None and old.state == FIRING
+        result[fp] = AlertState(
+            fingerprint=fp,
+            group=group,
+            alertname=BLIND_ALERT,
+            labels=labels,
+            annotations={"summary": reason.summary, "description": reason.description},
+            state=FIRING,
+            value=None,
+            active_since=old.active_since if active and old is not None else now,
+            fired_at=old.fired_at if active and old is not None else now,
+            last_seen=now,
+            last_notified=old.last_notified if active and old is not None else None,
+            notified=old.notified if active and old is not None else False,
+            silenced_by=old.silenced_by if old is not None else None,
+        )
+    for fp, old in before.items():
+        if fp not in result and old.state == FIRING:
+            result[fp] = replace(old, state=RESOLVED, resolved_at=now)
+    return list(result.values())

@@ -1,0 +1,248 @@
+"""Notification policy (what to mail, when) and the rendering of one mail per group.
+
+New firing alerts are mailed at once, still-firing ones again every ``repeat_interval``, and
+alerts that were mailed as firing get a resolved mail. Everything a group has to say after one
+evaluation goes into a single message.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urljoin
+
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from alerter.errors import AlerterError
+from alerter.evaluate import BLIND_ALERT, FIRING, RESOLVED, AlertState
+from alerter.mail import Mailer
+from alerter.templating import humanize_duration
+from stackwatch.config import Config
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).parent / "templates"
+TEXT_TEMPLATE = "alert.txt.j2"
+HTML_TEMPLATE = "alert.html.j2"
+MAIL_DOMAIN = "stackwatch.local"
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One mail for a group: every alert firing in it now, plus those that just resolved."""
+
+    group: str
+    firing: tuple[AlertState, ...]
+    resolved: tuple[AlertState, ...]
+    new: tuple[AlertState, ...] = ()
+
+    @property
+    def subject(self) -> str:
+        def names(alerts: Sequence[AlertState]) -> str:
+            return ", ".join(dict.fromkeys(a.alertname for a in alerts))
+
+        if self.firing:
+            subject = f"[FIRING:{len(self.firing)}] {self.group}: {names(self.firing)}"
+            if self.resolved:
+                subject += f" (resolved: {names(self.resolved)})"
+            return subject
+        return f"[RESOLVED] {self.group}: {names(self.resolved)}"
+
+
+def plan_notification(
+    group: str,
+    prior: Sequence[AlertState],
+    current: Sequence[AlertState],
+    now: float,
+    *,
+    repeat_interval: float,
+    send_resolved: bool,
+) -> tuple[Notification | None, list[AlertState]]:
+    """Decide whether the group mails now; returns the mail and the states marked as notified."""
+    before = {a.fingerprint: a for a in prior}
+    firing = [a for a in current if a.state == FIRING and a.silenced_by is None]
+    new = [a for a in firing if not a.notified]
+    due = [
+        a
+        for a in firing
+        if a.notified and (a.last_notified is None or now - a.last_notified >= repeat_interval)
+    ]
+    resolved = [
+        a
+        for a in current
+        if a.state == RESOLVED
+        and a.notified
+        and a.silenced_by is None
+        and (old := before.get(a.fingerprint)) is not None
+        and old.state == FIRING
+    ]
+    if not send_resolved:
+        resolved_to_mail: list[AlertState] = []
+    else:
+        resolved_to_mail = resolved
+    updated = []
+    for state in current:
+        if state.state == RESOLVED and state.notified:
+            updated.append(replace(state, notified=False))
+        else:
+            updated.append(state)
+    if not (new or due or resolved_to_mail):
+        return None, updated
+    mailed = {a.fingerprint for a in firing}
+    updated = [
+        replace(s, notified=True, last_notified=now) if s.fingerprint in mailed else s
+        for s in updated
+    ]
+
+    def order(alerts: list[AlertState]) -> tuple[AlertState, ...]:
+        return tuple(sorted(alerts, key=lambda a: (a.alertname, sorted(a.labels.items()))))
+
+    return Notification(group, order(firing), order(resolved_to_mail), tuple(new)), updated
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def _format_value(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return ""
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.6g}"
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "group"
+
+
+class MailRenderer:
+    """Renders notifications with the Jinja2 templates (a config folder may override them)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        folders = [TEMPLATES]
+        if config.rules.templates_dir is not None:
+            folders.insert(0, config.rules.templates_dir)
+        self.env = self._environment(folders)
+        self.fallback = self._environment([TEMPLATES]) if len(folders) > 1 else None
+        self.prometheus_url = (config.links.prometheus_url or config.prometheus.url).rstrip("/")
+
+    @staticmethod
+    def _environment(folders: list[Path]) -> SandboxedEnvironment:
+        return SandboxedEnvironment(
+            loader=ChoiceLoader([FileSystemLoader(str(f)) for f in folders]),
+            autoescape=lambda name: bool(name and name.endswith((".html", ".html.j2"))),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def links(self, alert: AlertState) -> dict[str, str]:
+        links: dict[str, str] = {}
+        if alert.alertname == BLIND_ALERT:
+            links["Prometheus targets"] = f"{self.prometheus_url}/targets"
+        elif alert.expr:
+            links["Prometheus graph"] = (
+                f"{self.prometheus_url}/graph?g0.expr={quote(alert.expr, safe='')}&g0.tab=0"
+                "&g0.range_input=1h"
+            )
+        runbook = alert.annotations.get("runbook_url")
+        if runbook:
+            links["Runbook"] = runbook
+        grafana = self.config.links.grafana_url
+        dashboard = alert.annotations.get("dashboard_url") or alert.annotations.get("dashboard")
+        if dashboard and grafana and not dashboard.startswith(("http://", "https://")):
+            links["Grafana dashboard"] = urljoin(grafana.rstrip("/") + "/", dashboard.lstrip("/"))
+        elif dashboard:
+            links["Grafana dashboard"] = dashboard
+        elif grafana:
+            links["Grafana"] = grafana
+        return links
+
+    def view(self, alert: AlertState, now: float) -> dict[str, Any]:
+        labels = {k: v for k, v in sorted(alert.labels.items()) if k != "alertname"}
+        annotations = dict(alert.annotations)
+        summary = annotations.pop("summary", "")
+        description = annotations.pop("description", "")
+        annotations.pop("runbook_url", None)
+        since = alert.active_since
+        end = alert.resolved_at if alert.state == RESOLVED else now
+        return {
+            "alertname": alert.alertname,
+            "new": False,
+            "state": alert.state,
+            "labels": labels,
+            "value": _format_value(alert.value),
+            "summary": summary,
+            "description": description,
+            "annotations": annotations,
+            "since": _when(since),
+            "fired_at": _when(alert.fired_at),
+            "resolved_at": _when(alert.resolved_at),
+            "duration": humanize_duration(end - since) if since is not None and end else "",
+            "links": self.links(alert),
+        }
+
+    def context(self, notification: Notification, now: float) -> dict[str, Any]:
+        new = {a.fingerprint for a in notification.new}
+        return {
+            "group": notification.group,
+            "subject": notification.subject,
+            "firing": [
+                {**self.view(a, now), "new": a.fingerprint in new} for a in notification.firing
+            ],
+            "resolved": [self.view(a, now) for a in notification.resolved],
+            "now": _when(now),
+            "prometheus_url": self.prometheus_url,
+            "prefect_ui_url": self.config.links.prefect_ui_url or "",
+            "grafana_url": self.config.links.grafana_url or "",
+        }
+
+    def render(self, notification: Notification, now: float) -> tuple[str, str]:
+        """Text and HTML bodies; a broken override falls back to the built-in templates."""
+        context = self.context(notification, now)
+        try:
+            return self._render(self.env, context)
+        except TemplateError as exc:
+            if self.fallback is None:
+                raise AlerterError(f"mail template: {exc}") from exc
+            log.error(
+                "mail template in %s failed, using the built-in one: %s",
+                self.config.rules.templates_dir,
+                exc,
+            )
+            return self._render(self.fallback, context)
+
+    @staticmethod
+    def _render(env: SandboxedEnvironment, context: dict[str, Any]) -> tuple[str, str]:
+        text = env.get_template(TEXT_TEMPLATE).render(context)
+        html = env.get_template(HTML_TEMPLATE).render(context)
+        return text, html
+
+    def compose(self, notification: Notification, mailer: Mailer, now: float) -> EmailMessage:
+        """The complete message, with threading headers that keep a group in one thread."""
+        text, html = self.render(notification, now)
+        thread = f"<{_slug(notification.group)}.alerts@{MAIL_DOMAIN}>"
+        headers: Mapping[str, str] = {
+            "References": thread,
+            "In-Reply-To": thread,
+            "X-Stackwatch-Group": notification.group,
+            "X-Stackwatch-Status": "firing" if notification.firing else "resolved",
+        }
+        return mailer.compose(notification.subject, text, html, headers=headers)

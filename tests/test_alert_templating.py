@@ -1,0 +1,92 @@
+"""Annotations written for Prometheus render as Prometheus renders them (expected strings are
+Go's output for the same template), inside a sandbox."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from alerter.templating import (
+    TemplateError,
+    check_template,
+    format_value,
+    humanize,
+    humanize1024,
+    humanize_duration,
+    humanize_percentage,
+    render,
+)
+
+LABELS = {"instance": "web-1:9100", "job": "node", "mountpoint": "/var"}
+
+
+@pytest.mark.parametrize(
+    ("template", "value", "expected"),
+    [
+        ("{{ $labels.instance }} is down", 0.0, "web-1:9100 is down"),
+        ("{{ $value }}", 95.5, "95.5"),
+        ("{{ $value }}", 100.0, "100"),
+        ("{{ $value }}", 1e6, "1e+06"),
+        ("{{ $value | humanize }}", 1234567.0, "1.235M"),
+        ("{{ humanize $value }}", 0.001234, "1.234m"),
+        ("{{ $value | humanize1024 }}", 1073741824.0, "1Gi"),
+        ("{{ $value | humanizePercentage }}", 0.9123, "91.23%"),
+        ("{{ $value | humanizeDuration }}", 90061.0, "1d 1h 1m 1s"),
+        ("{{ $value | humanizeDuration }}", 0.25, "250ms"),
+        ('{{ printf "%.2f" $value }}', 3.14159, "3.14"),
+        ('{{ $value | printf "%.1f" }}', 2.25, "2.2"),
+        ('{{ printf "é\t%s" $labels.job }}', 0.0, "é\tnode"),
+        ("{{ .Labels.job }}/{{ .Value }}", 3.0, "node/3"),
+        ('{{ index $labels "mountpoint" }}', 0.0, "/var"),
+        ("{{ $labels.instance | stripPort }}", 0.0, "web-1"),
+        ("{{ if gt $value 80.0 }}hot{{ else }}ok{{ end }}", 81.0, "hot"),
+        ("{{ if gt $value 80.0 }}hot{{ else }}ok{{ end }}", 79.0, "ok"),
+        ("{{- $labels.job -}} !", 0.0, "node!"),
+        ("{{ $labels.missing }}|", 0.0, "|"),
+        ("plain {% raw %} text", 0.0, "plain {% raw %} text"),
+        ("{{ $value }}", math.inf, "+Inf"),
+    ],
+)
+def test_prometheus_templates_render_unchanged(template: str, value: float, expected: str) -> None:
+    assert render(template, LABELS, value) == expected
+
+
+def test_sandbox_blocks_python_internals() -> None:
+    out = render('{{ printf "%s" $labels.__class__.__mro__ }}', LABELS, 1.0)
+    assert out.startswith("<error expanding template: access to attribute '__class__'")
+    assert "<class" not in out
+    assert render("{{ $labels.__class__ }}", LABELS, 1.0) == ""
+
+
+@pytest.mark.parametrize(
+    ("template", "message", "line"),
+    [
+        ("{{ $value | }}", "empty command in pipeline", 1),
+        ("a\nb {{ humanise $value }}", "unknown function 'humanise'", 2),
+        ("{{ $nope }}", "unknown variable $nope", 1),
+        ("{{ range $labels }}x{{ end }}", "template action 'range' is not supported", 1),
+        ("{{ end }}", "{{ end }} without a block to close", 1),
+    ],
+)
+def test_template_errors_name_the_problem(template: str, message: str, line: int) -> None:
+    with pytest.raises(TemplateError) as info:
+        check_template(template)
+    assert str(info.value) == message
+    assert info.value.line == line
+
+
+def test_humanize_functions_match_go() -> None:
+    assert humanize(0) == "0"
+    assert humanize(-2500) == "-2.5k"
+    assert humanize(math.nan) == "NaN"
+    assert humanize1024(1) == "1"
+    assert humanize1024(1536) == "1.5ki"
+    assert humanize_percentage(1) == "100%"
+    assert humanize_duration(59.5) == "59.5s"
+    assert humanize_duration(3600) == "1h 0m 0s"
+    assert humanize_duration(-61) == "-1m 1s"
+    assert format_value(0.1 + 0.2) == "0.30000000000000004"
+    assert format_value(123456.0) == "123456"
+    assert format_value(1234567.0) == "1.234567e+06"
+    assert format_value(0.00001) == "1e-05"

@@ -1,0 +1,162 @@
+"""Rule files: the shipped ones pass promtool's checks and unit tests; broken ones are reported
+as ``file:line: rule: message``, exactly."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from alerter.rules import load_rules
+from stackwatch.cli import main
+from tests.support.procs import require_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "rules"
+FIXTURES = Path(__file__).parent / "fixtures" / "rules"
+
+SHIPPED_GROUPS = {
+    "threshold-alert-check": {
+        "HighCpuUsage",
+        "HighMemoryUsage",
+        "DiskAlmostFull",
+        "FilesystemReadOnly",
+    },
+    "docker-restart-monitor": {"ContainerRestarting", "ContainerUnhealthy"},
+    "k8s-health-check": {
+        "KubeNodeNotReady",
+        "KubePodCrashLooping",
+        "KubePodImagePullBackOff",
+        "KubePodStuckPending",
+        "KubePodFailed",
+        "KubeDeploymentReplicasMismatch",
+    },
+    "services-health-check": {"ServiceDown", "TlsCertificateExpiringSoon"},
+    "system-health-check": {
+        "StackwatchExporterDown",
+        "StackwatchExporterMissing",
+        "StackwatchCollectorFailing",
+    },
+}
+
+PROMQL_NEEDS_PROMTOOL = {"invalid-promql.yml"}
+
+EXPECTED = {
+    "invalid-yaml.yml": [
+        "invalid-yaml.yml:7: invalid YAML: expected ',' or '}', but got '<stream end>' "
+        "(while parsing a flow mapping on line 6)",
+    ],
+    "invalid-promql.yml": [
+        "invalid-promql.yml:7: Unclosed: invalid PromQL: parse error: unclosed left parenthesis",
+        "invalid-promql.yml:12: MultiLine: invalid PromQL: parse error: unexpected <op:>>",
+    ],
+    "invalid-duration.yml": [
+        "invalid-duration.yml:6: Typo: for: invalid duration '5 minutes': "
+        "use a duration like 30s, 5m or 1h",
+        "invalid-duration.yml:9: Bare: keep_firing_for: invalid duration '10': "
+        "use a duration like 30s, 5m or 1h",
+    ],
+    "invalid-unknown-key.yml": [
+        "invalid-unknown-key.yml:4: group 'unknown-keys': unknown key 'owner'",
+        "invalid-unknown-key.yml:8: HighCpuUsage: unknown key 'severity'",
+        "invalid-unknown-key.yml:9: HighCpuUsage: unknown key 'annotation'",
+    ],
+    "invalid-template.yml": [
+        "invalid-template.yml:7: Unclosed: annotation 'summary': template: "
+        "unclosed {{ if }}: missing {{ end }}",
+        "invalid-template.yml:13: UnknownFunction: annotation 'description': template: "
+        "unknown function 'humanise'",
+    ],
+    "invalid-duplicate.yml": [
+        "invalid-duplicate.yml:6: Same: duplicate alert name in group 'dupes' (first on line 4); "
+        "give one of them different labels or another name",
+        "invalid-duplicate.yml:12: duplicate group name 'dupes' (first in invalid-duplicate.yml:2)",
+    ],
+    "invalid-recording.yml": [
+        "invalid-recording.yml:4: instance:cpu:ratio: recording rules are not supported: "
+        "stackwatch evaluates alerting rules only; keep recording rules in Prometheus",
+    ],
+}
+
+
+def test_shipped_rules_define_the_check_groups() -> None:
+    ruleset = load_rules([str(RULES / "*.yml")], check_promql=True)
+    assert ruleset.problems == ()
+    assert {g.name: {r.alert for r in g.rules} for g in ruleset.groups} == SHIPPED_GROUPS
+    for group in ruleset.groups:
+        for rule in group.rules:
+            assert rule.labels.get("severity") in ("warning", "critical"), rule.alert
+            assert rule.annotations.get("summary"), rule.alert
+
+
+def test_promtool_check_rules_passes_on_shipped_files() -> None:
+    promtool = require_binary("promtool", "prometheus")
+    files = sorted(str(p) for p in RULES.glob("*.yml"))
+    assert len(files) == len(SHIPPED_GROUPS)
+    result = subprocess.run(
+        [promtool, "check", "rules", *files],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_pass_for_every_group() -> None:
+    promtool = require_binary("promtool", "prometheus")
+    tests = sorted(RULES.glob("tests/*_test.yml"))
+    assert {t.name.removesuffix("_test.yml") for t in tests} == set(SHIPPED_GROUPS)
+    result = subprocess.run(
+        [promtool, "test", "rules", *map(str, tests)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=RULES / "tests",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(SHIPPED_GROUPS)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_invalid_rule_file_messages(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if name in PROMQL_NEEDS_PROMTOOL:
+        require_binary("promtool", "prometheus")
+    monkeypatch.chdir(FIXTURES)
+    ruleset = load_rules([name], check_promql=True)
+    assert [str(p) for p in ruleset.problems] == EXPECTED[name]
+
+
+def test_broken_rules_do_not_stop_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(FIXTURES)
+    ruleset = load_rules(["invalid-*.yml", "alerting.yml"], check_promql=True)
+    groups = {g.name: [r.alert for r in g.rules] for g in ruleset.groups}
+    assert groups["threshold-test"] == ["HighCpuUsage"]
+    assert groups["bad-promql"] == ["Fine"]
+    assert groups["recording"] == ["Kept"]
+    assert groups["dupes"] == ["Same", "Same"]  # different labels: both kept
+    assert "broken" not in groups
+
+
+def test_rules_check_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(FIXTURES)
+    assert main(["rules", "check", "invalid-duration.yml", "alerting.yml"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == EXPECTED["invalid-duration.yml"]
+    assert captured.err.startswith("stackwatch: 2 problem(s) in 2 file(s), 6 group(s), 5 rule(s)")
+
+    monkeypatch.chdir(ROOT)
+    assert main(["rules", "check", "rules/"]) == 0
+    assert capsys.readouterr().out.startswith("OK: 5 file(s), 5 group(s), 17 rule(s)")
+
+
+def test_rules_check_reports_missing_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.yml"
+    assert main(["rules", "check", str(missing)]) == 1
+    assert capsys.readouterr().out.strip() == f"{missing}: cannot read: No such file or directory"
