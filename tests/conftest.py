@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.dockerd import DockerDaemon
+from tests.support.procs import require_binary
 from tests.support.prometheus import PrometheusServer
 from tests.support.smtp import SmtpServer
 
@@ -38,3 +40,12 @@ def smtp_server() -> Iterator[SmtpServer]:
     server = SmtpServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def dockerd() -> Iterator[DockerDaemon]:
+    """A real dockerd on its own socket for the whole session, with the busybox test image."""
+    binary = require_binary("dockerd", "docker.io")
+    require_binary("busybox", "busybox-static")
+    with DockerDaemon(binary) as daemon:
+        yield daemon

@@ -184,7 +184,8 @@ def test_command_line_loads_no_heavy_libraries() -> None:
     """The exporter process stays small: building the CLI imports neither Prefect nor k8s."""
     code = (
         "import sys; from stackwatch.cli import build_parser; build_parser(); "
-        "print(sorted(m for m in ('prefect', 'kubernetes', 'docker', 'jinja2') if m in sys.modules))"
+        "heavy = ('prefect', 'kubernetes', 'docker', 'jinja2'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True

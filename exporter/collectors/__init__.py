@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from exporter.collectors.base import Collector
+from exporter.collectors.docker import DockerCollector
 from exporter.collectors.host import HostCollector
+from exporter.collectors.kubernetes import KubernetesCollector
 from exporter.collectors.services import ServicesCollector
 from stackwatch.config import Config
 
 COLLECTORS: dict[str, Callable[[Config], Collector]] = {
     "host": HostCollector.from_config,
     "services": ServicesCollector.from_config,
+    "docker": DockerCollector.from_config,
+    "kubernetes": KubernetesCollector.from_config,
 }
 
 
