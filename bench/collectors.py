@@ -131,8 +131,9 @@ def bench_docker(counts: list[int], scrapes: int) -> tuple[list[list[str]], list
 def bench_kubernetes(pods: int, scrapes: int, workdir: Path) -> tuple[list[list[str]], list[str]]:
     import kubernetes.client
     import kubernetes.config
-    from prometheus_client import generate_latest
+    from exporter.exposition import TextRenderer
 
+    render = TextRenderer().render_registry
     lists = {path: load_fixture(name) for path, name in LIST_PATHS.items()}
     lists["/api/v1/pods"]["items"] = clone_pods(lists["/api/v1/pods"]["items"], pods)
     with FakeApiServer(lists) as server:
@@ -149,8 +150,8 @@ def bench_kubernetes(pods: int, scrapes: int, workdir: Path) -> tuple[list[list[
         collector = KubernetesCollector.from_config(config)
         refresh, _ = timed(collector.refresh, 3)
         registry = build_registry({"kubernetes": collector})
-        text = generate_latest(registry).decode()
-        wall, cpu = timed(lambda: generate_latest(registry), scrapes)
+        text = render(registry).decode()
+        wall, cpu = timed(lambda: render(registry), scrapes)
         collect, _ = timed(lambda: list(collector.collect()), scrapes)
         collector.close()
         typed_client = kubernetes.config.new_client_from_config(  # type: ignore[no-untyped-call]

@@ -7,16 +7,17 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from socketserver import ThreadingMixIn
 from types import FrameType
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CollectorRegistry
 
 from exporter.collectors import build_collectors
 from exporter.collectors.base import Collector
 from exporter.errors import ExporterError
+from exporter.exposition import CONTENT_TYPE, TextRenderer
 from exporter.registry import build_registry
 from stackwatch.config import Config, split_listen
 
@@ -39,6 +40,35 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+_LANDING = (
+    b"<html><head><title>stackwatch exporter</title></head><body><h1>stackwatch exporter</h1>"
+    b'<p><a href="/metrics">Metrics</a></p></body></html>'
+)
+
+StartResponse = Callable[[str, list[tuple[str, str]]], object]
+
+
+def metrics_app(
+    registry: CollectorRegistry,
+) -> Callable[[dict[str, object], StartResponse], Iterable[bytes]]:
+    """A WSGI app serving the text format at /metrics and a small landing page at /."""
+    renderer = TextRenderer()  # its cache is a dict: safe to share between scrape threads
+
+    def app(environ: dict[str, object], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        if path == "/metrics":
+            body = renderer.render_registry(registry)
+            start_response("200 OK", [("Content-Type", CONTENT_TYPE)])
+            return [body]
+        if path == "/":
+            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+            return [_LANDING]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found: try /metrics\n"]
+
+    return app
+
+
 class Exporter:
     """Collectors behind one registry, served over HTTP at ``/metrics``."""
 
@@ -59,7 +89,7 @@ class Exporter:
             self._server = make_server(
                 host,
                 port,
-                make_wsgi_app(self.registry),
+                metrics_app(self.registry),  # type: ignore[arg-type]
                 _Server6 if ":" in host else _Server,
                 handler_class=_QuietHandler,
             )

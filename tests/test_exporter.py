@@ -191,3 +191,40 @@ def test_command_line_loads_no_heavy_libraries() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_fast_text_format_is_byte_identical_to_the_client_library() -> None:
+    from prometheus_client import generate_latest
+    from prometheus_client.metrics_core import CounterMetricFamily, InfoMetricFamily
+
+    from exporter.exposition import TextRenderer
+    from exporter.registry import GuardedCollectors
+
+    class Awkward(Collector):
+        name = "awkward"
+
+        def collect(self) -> Iterable[Metric]:
+            gauge = GaugeMetricFamily("x_gauge", "help with \\ and\nnewline", labels=["b", "a"])
+            gauge.add_metric(['quote " and \\ and\nnewline', "é"], 1e21)
+            gauge.add_metric(["inf", ""], float("inf"))
+            gauge.add_metric(["nan", "z"], float("nan"))
+            gauge.add_metric(["neg", "z"], -12345678.5)
+            gauge.add_metric(["small", "z"], 1.5e-7)
+            yield gauge
+            counter = CounterMetricFamily("x_events", "events", labels=["k"], created=None)
+            counter.add_metric(["v"], 3, created=1700000000.5)
+            yield counter
+            info = InfoMetricFamily("x_build", "build", value={"version": "1"})
+            yield info
+
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(GuardedCollectors({"awkward": Awkward()}))  # type: ignore[arg-type]
+    renderer = TextRenderer()
+    expected = generate_latest(registry).split(b"\n")
+    for _ in range(2):  # a cold and a warm label cache
+        got = renderer.render_registry(registry).split(b"\n")
+        assert [line for line in got if b"duration" not in line] == [
+            line for line in expected if b"duration" not in line
+        ]
