@@ -294,6 +294,19 @@ class LokiCleanupConfig(_Model):
     timeout: Duration = 30.0
 
 
+class PrefectConfig(_Model):
+    api_url: HttpUrl | None = Field(
+        default=None, description="Prefect API for the daily report; unset: $PREFECT_API_URL"
+    )
+    ui_url: HttpUrl | None = Field(
+        default=None,
+        description="Prefect UI for links to runs; unset: links.prefect_ui_url, else api_url "
+        "without /api",
+    )
+    api_key: Secret | None = None
+    timeout: Duration = 10.0
+
+
 class CleanupConfig(_Model):
     docker: DockerCleanupConfig = Field(default_factory=DockerCleanupConfig)
     elasticsearch: ElasticsearchCleanupConfig | None = None
@@ -315,6 +328,7 @@ class Config(_Model):
     state: StateConfig = Field(default_factory=StateConfig)
     links: LinksConfig = Field(default_factory=LinksConfig)
     cleanup: CleanupConfig = Field(default_factory=CleanupConfig)
+    prefect: PrefectConfig = Field(default_factory=PrefectConfig)
 
     @model_validator(mode="before")
     @classmethod

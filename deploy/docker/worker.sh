@@ -1,0 +1,14 @@
+#!/bin/sh
+# prefect-worker container: register the deployments of prefect.yaml, then run their worker.
+# Re-running is safe: the pool is created only when missing and `prefect deploy` updates
+# existing deployments in place, so `docker compose restart prefect-worker` picks up new flows.
+set -eu
+
+pool="${STACKWATCH_WORK_POOL:-stackwatch}"
+cd "${STACKWATCH_HOME:-/app}"
+
+if ! prefect work-pool inspect "$pool" >/dev/null 2>&1; then
+  prefect work-pool create "$pool" --type process
+fi
+prefect --no-prompt deploy --all
+exec prefect worker start --pool "$pool" --type process --with-healthcheck

@@ -1,0 +1,344 @@
+"""The weekly cleanup: Docker prune, old indices, old Loki data, rotated logs, then a report.
+
+Every step runs on its own: one failing is recorded in its row of the report and the next one
+still runs. Free space per filesystem is measured before and after.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import docker.errors
+import requests
+
+from alerter.mail import Mailer
+from exporter.collectors.host import HostCollector
+from reports.daily import human_bytes, short_reason, stamp
+from reports.docker_prune import DockerPruner, PruneResult
+from reports.document import (
+    Document,
+    Section,
+    Table,
+    render_html,
+    render_markdown,
+    render_text,
+)
+from reports.elasticsearch import ElasticsearchError, delete_old_indices
+from reports.logfiles import remove_old_logs
+from reports.loki import LokiError, truncate_old_data
+from stackwatch.config import Config, format_duration
+from stackwatch.errors import StackwatchError
+
+log = logging.getLogger(__name__)
+
+SKIP_FS_TYPES = frozenset({"tmpfs", "ramfs", "devtmpfs", "overlay", "squashfs"})
+MAX_LISTED = 50  # removed items listed per step; the rest are counted
+
+
+@dataclass
+class CleanupStep:
+    """One step's outcome: what it removed (or would), the bytes freed, and any error."""
+
+    name: str
+    ok: bool = True
+    removed: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+    error: str | None = None
+    skipped: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FilesystemSpace:
+    mountpoint: str
+    size_bytes: int
+    free_bytes: int
+
+
+@dataclass
+class CleanupReport:
+    subject: str
+    markdown: str
+    text: str
+    html: str
+    steps: list[CleanupStep]
+    dry_run: bool
+    filesystems_before: list[FilesystemSpace] = field(default_factory=list)
+    filesystems_after: list[FilesystemSpace] = field(default_factory=list)
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(step.bytes_freed for step in self.steps)
+
+
+def filesystem_space(config: Config) -> list[FilesystemSpace]:
+    """Size and space available per real filesystem, with the exporter's exclusions."""
+    host = HostCollector(
+        config.exporter.rootfs,
+        config.exporter.filesystem_mount_points_exclude,
+        config.exporter.filesystem_fs_types_exclude,
+    )
+    try:
+        mounts = host.mounts()
+    except StackwatchError as exc:
+        log.warning("cannot list filesystems: %s", exc)
+        return []
+    out = []
+    for mount in mounts:
+        if mount.fstype in SKIP_FS_TYPES:
+            continue
+        try:
+            st = os.statvfs(config.exporter.rootfs / mount.mountpoint.lstrip("/"))
+        except OSError:
+            continue
+        out.append(
+            FilesystemSpace(mount.mountpoint, st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize)
+        )
+    return out
+
+
+# --- steps ---------------------------------------------------------------------------------
+
+
+def _from_prune(name: str, result: PruneResult) -> CleanupStep:
+    return CleanupStep(
+        name, removed=result.removed, bytes_freed=result.bytes_freed, notes=result.notes
+    )
+
+
+def docker_steps(config: Config, dry_run: bool) -> list[CleanupStep]:
+    settings = config.cleanup.docker
+    kinds: list[tuple[str, Callable[[DockerPruner], Callable[[bool], PruneResult]]]] = [
+        ("Docker: stopped containers", lambda p: p.containers),
+        ("Docker: dangling images", lambda p: p.images),
+        ("Docker: unused networks", lambda p: p.networks),
+        ("Docker: build cache", lambda p: p.build_cache),
+    ]
+    if settings.volumes:
+        kinds.append(("Docker: unused volumes", lambda p: p.volumes))
+    if not settings.enabled:
+        return [CleanupStep("Docker", skipped="disabled (cleanup.docker.enabled: false)")]
+    try:
+        pruner = DockerPruner.from_config(config)
+    except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+        reason = f"cannot connect to Docker at {config.docker.host}: {short_reason(exc)}"
+        return [CleanupStep(name, ok=False, error=reason) for name, _ in kinds]
+    steps = []
+    try:
+        for name, method in kinds:
+            try:
+                steps.append(_from_prune(name, method(pruner)(dry_run)))
+            except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+                log.warning("%s failed: %s", name, exc)
+                steps.append(CleanupStep(name, ok=False, error=short_reason(exc)))
+    finally:
+        pruner.close()
+    if not settings.volumes:
+        steps[0].notes.append("Volumes are never pruned unless cleanup.docker.volumes is true.")
+    return steps
+
+
+def elasticsearch_step(config: Config, now: datetime, dry_run: bool) -> CleanupStep:
+    settings = config.cleanup.elasticsearch
+    step = CleanupStep("Elasticsearch: old indices")
+    if settings is None:
+        step.skipped = "not configured (cleanup.elasticsearch.url)"
+        return step
+    try:
+        result = delete_old_indices(settings, now=now, dry_run=dry_run)
+    except (ElasticsearchError, StackwatchError) as exc:
+        step.ok, step.error = False, short_reason(exc)
+        return step
+    step.removed = [i.name for i in result.deleted]
+    step.bytes_freed = result.bytes_freed
+    kept_user = [d for d in result.decisions if not d.delete and not d.index.name.startswith(".")]
+    step.notes.append(
+        f"{len(result.decisions)} indices seen, {len(result.candidates)} older than "
+        f"{format_duration(settings.retention)} with prefix {', '.join(settings.prefixes)}; "
+        f"{len(kept_user)} other non-system indices kept."
+    )
+    protected = [d for d in result.decisions if "managed" in d.reason or "data stream" in d.reason]
+    for decision in protected[:10]:
+        step.notes.append(f"kept {decision.index.name}: {decision.reason}")
+    if result.errors:
+        step.ok = False
+        step.error = "; ".join(result.errors)
+    return step
+
+
+def loki_step(config: Config, now: datetime, dry_run: bool) -> CleanupStep:
+    settings = config.cleanup.loki
+    step = CleanupStep("Loki: old log data")
+    if settings is None:
+        step.skipped = "not configured (cleanup.loki.url)"
+        return step
+    try:
+        result = truncate_old_data(settings, now=now, dry_run=dry_run)
+    except LokiError as exc:
+        step.ok, step.error = False, short_reason(exc)
+        return step
+    step.warnings = result.warnings
+    step.notes = result.notes
+    if result.requested or dry_run:
+        step.removed = [f"{result.selector} before {result.end:%Y-%m-%d %H:%M} UTC"]
+    step.bytes_freed = result.bytes_freed
+    if result.chunks_before is not None:
+        step.notes.append(
+            f"Chunk folder {settings.chunks_dir}: {human_bytes(result.chunks_before)} before, "
+            f"{human_bytes(result.chunks_after)} after."
+        )
+    return step
+
+
+def log_files_step(config: Config, now: datetime, dry_run: bool) -> CleanupStep:
+    folders = config.cleanup.log_dirs
+    step = CleanupStep("Old rotated log files")
+    if not folders:
+        step.skipped = "not configured (cleanup.log_dirs)"
+        return step
+    result = remove_old_logs(
+        folders, retention=config.cleanup.log_retention, now=now.timestamp(), dry_run=dry_run
+    )
+    step.removed = [str(path) for path in result.removed]
+    step.bytes_freed = result.bytes_freed
+    step.notes.append(
+        f"Rotated files older than {format_duration(config.cleanup.log_retention)} in "
+        f"{', '.join(str(f) for f in folders)}; live *.log files are never removed."
+    )
+    if result.errors:
+        step.ok = False
+        step.error = "; ".join(result.errors[:5]) + (
+            f" and {len(result.errors) - 5} more" if len(result.errors) > 5 else ""
+        )
+    return step
+
+
+def _guard(name: str, run: Callable[[], list[CleanupStep]]) -> list[CleanupStep]:
+    try:
+        return run()
+    except Exception as exc:  # one broken step never stops the others
+        log.exception("cleanup step %s failed", name)
+        return [CleanupStep(name, ok=False, error=short_reason(exc))]
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def _document(
+    steps: list[CleanupStep],
+    before: list[FilesystemSpace],
+    after: list[FilesystemSpace],
+    now: datetime,
+    dry_run: bool,
+) -> Document:
+    freed = sum(s.bytes_freed for s in steps)
+    doc = Document(
+        title="Weekly cleanup" + (" (dry run: nothing removed)" if dry_run else ""),
+        subtitle=f"Run at {stamp(now)}; "
+        + (f"would free {human_bytes(freed)}" if dry_run else f"freed {human_bytes(freed)}"),
+        footer=f"stackwatch weekly cleanup report, generated {stamp(now)}.",
+    )
+    doc.attention = [f"{s.name} failed: {s.error}" for s in steps if not s.ok]
+    doc.attention += [w for s in steps for w in s.warnings]
+    summary = Section("Steps")
+    table = Table(
+        ["Step", "Result", "Removed" if not dry_run else "Would remove", "Space freed"],
+        numeric={2, 3},
+    )
+    for step in steps:
+        result = "skipped" if step.skipped else ("OK" if step.ok else "FAILED")
+        table.add(
+            [step.name, result, str(len(step.removed)), human_bytes(step.bytes_freed)],
+            bad=not step.ok,
+        )
+    summary.tables.append(table)
+    doc.sections.append(summary)
+    space = Section("Free space per filesystem")
+    if before:
+        fs_table = Table(
+            ["Filesystem", "Size", "Free before", "Free after", "Change"], numeric={1, 2, 3, 4}
+        )
+        after_by_mount = {fs.mountpoint: fs for fs in after}
+        for fs in before:
+            later = after_by_mount.get(fs.mountpoint)
+            change = later.free_bytes - fs.free_bytes if later else None
+            fs_table.add(
+                [
+                    fs.mountpoint,
+                    human_bytes(fs.size_bytes),
+                    human_bytes(fs.free_bytes),
+                    human_bytes(later.free_bytes) if later else "—",
+                    ("+" if change and change > 0 else "") + human_bytes(change),
+                ]
+            )
+        space.tables.append(fs_table)
+    else:
+        space.unavailable = "Filesystems: could not be listed"
+    doc.sections.append(space)
+    for step in steps:
+        section = Section(step.name)
+        if step.skipped:
+            section.unavailable = f"{step.name}: {step.skipped}"
+        else:
+            if step.error:
+                section.warnings.append(f"Failed: {step.error}")
+            section.warnings.extend(step.warnings)
+            section.lines.extend(step.notes)
+            if step.removed:
+                verb = "Would remove" if dry_run else "Removed"
+                listed = ", ".join(step.removed[:MAX_LISTED])
+                more = len(step.removed) - MAX_LISTED
+                section.lines.append(
+                    f"{verb} ({len(step.removed)}): {listed}"
+                    + (f" and {more} more" if more > 0 else "")
+                )
+            elif step.ok:
+                section.lines.append("Nothing to remove.")
+        doc.sections.append(section)
+    return doc
+
+
+def run_weekly_cleanup(
+    config: Config, *, dry_run: bool = False, now: datetime | None = None
+) -> CleanupReport:
+    """Run every cleanup step (each on its own) and render the report."""
+    now = now or datetime.now(tz=UTC)
+    before = filesystem_space(config)
+    steps: list[CleanupStep] = []
+    steps += _guard("Docker", lambda: docker_steps(config, dry_run))
+    steps += _guard(
+        "Elasticsearch: old indices", lambda: [elasticsearch_step(config, now, dry_run)]
+    )
+    steps += _guard("Loki: old log data", lambda: [loki_step(config, now, dry_run)])
+    steps += _guard("Old rotated log files", lambda: [log_files_step(config, now, dry_run)])
+    after = filesystem_space(config)
+    doc = _document(steps, before, after, now, dry_run)
+    freed = sum(s.bytes_freed for s in steps)
+    failed = [s for s in steps if not s.ok]
+    day = now.astimezone(UTC).strftime("%Y-%m-%d")
+    subject = f"[stackwatch] Weekly cleanup {day}: " + (
+        f"would free {human_bytes(freed)} (dry run)" if dry_run else f"freed {human_bytes(freed)}"
+    )
+    if failed:
+        subject += f", {len(failed)} step(s) failed"
+    return CleanupReport(
+        subject=subject,
+        markdown=render_markdown(doc),
+        text=render_text(doc),
+        html=render_html(doc),
+        steps=steps,
+        dry_run=dry_run,
+        filesystems_before=before,
+        filesystems_after=after,
+    )
+
+
+def send_cleanup_report(config: Config, report: CleanupReport) -> None:
+    """Mail the report (SMTP, or the outbox folder when no SMTP host is set)."""
+    mailer = Mailer(config.smtp)
+    mailer.send(mailer.compose(report.subject, report.text, report.html))
