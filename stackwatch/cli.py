@@ -15,6 +15,9 @@ from stackwatch.errors import StackwatchError
 COMMAND_MODULES = (
     "stackwatch.config_cmd",
     "exporter.cli",
+    "alerter.cli",
+    "flows.cli",
+    "reports.cli",
 )
 
 

@@ -18,7 +18,10 @@ from typing import Any
 import requests
 import yaml
 
-from stackwatch.errors import StackwatchError
+from alerter.mail import Mailer
+from flows.catalog import BY_NAME
+from stackwatch.config import load_config, parse_duration
+from stackwatch.errors import ConfigError, StackwatchError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -108,6 +111,7 @@ class Stack:
     components: list[Component] = field(default_factory=list)
     urls: list[tuple[str, str]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # printed before anything starts
 
 
 def plan(args: argparse.Namespace) -> Stack:
@@ -174,8 +178,94 @@ def prepare(stack: Stack, args: argparse.Namespace) -> None:
     (prometheus_dir / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
+def mail_destination(args: argparse.Namespace, state: Path) -> str:
+    """Where the flows' mail goes: the configured SMTP server, else the outbox under state."""
+    smtp = load_config(args.config).smtp
+    if smtp.host is None:
+        return f"outbox folder {state / 'outbox'} (.eml files; set smtp.host to send)"
+    return Mailer(smtp).describe()
+
+
+def check_schedule_override(item: str) -> None:
+    """Refuse a bad ``--schedule NAME=SPEC`` before anything starts."""
+    name, sep, spec = item.partition("=")
+    if not sep or name not in BY_NAME:
+        raise ConfigError(
+            f"--schedule {item!r}: expected NAME=SPEC with NAME one of {', '.join(BY_NAME)}"
+        )
+    if len(spec.split()) != 5:
+        try:
+            parse_duration(spec)
+        except ValueError:
+            raise ConfigError(
+                f"--schedule {item!r}: SPEC must be a cron expression or a duration like 30s"
+            ) from None
+
+
+def add_prefect(stack: Stack, args: argparse.Namespace) -> None:
+    """A Prefect server on SQLite under the state folder, and one process serving the flows."""
+    prefect_home = stack.state_dir / "prefect"
+    ui_url = f"http://127.0.0.1:{args.prefect_port}"
+    api_url = f"{ui_url}/api"
+    prefect_env = {
+        "PREFECT_HOME": str(prefect_home),
+        "PREFECT_API_URL": api_url,
+        "PREFECT_UI_URL": ui_url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    python = sys.executable
+    stack.components.append(
+        Component(
+            "prefect-server",
+            [python, "-m", "prefect", "server", "start"],
+            f"{api_url}/health",
+            stack.state_dir / "logs" / "prefect-server.log",
+            env={
+                **prefect_env,
+                "PREFECT_API_DATABASE_CONNECTION_URL": (
+                    f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}"
+                ),
+                "PREFECT_SERVER_API_HOST": "127.0.0.1",
+                "PREFECT_SERVER_API_PORT": str(args.prefect_port),
+                # the UI calls the API from the browser: --port alone does not move this
+                "PREFECT_UI_API_URL": api_url,
+            },
+            ready_timeout=180.0,
+        )
+    )
+    flow_env = {**stack.env, **prefect_env}
+    if args.config:
+        flow_env["STACKWATCH_CONFIG"] = str(Path(args.config).resolve())
+    flow_env.update(
+        {
+            "STACKWATCH__LINKS__PREFECT_UI_URL": ui_url,
+            # the runner's own health endpoint tells the launcher it is polling for runs
+            "PREFECT_RUNNER_SERVER_ENABLE": "true",
+            "PREFECT_RUNNER_SERVER_HOST": "127.0.0.1",
+            "PREFECT_RUNNER_SERVER_PORT": str(args.runner_port),
+        }
+    )
+    for item in args.schedule:
+        check_schedule_override(item)
+    schedules = [arg for item in args.schedule for arg in ("--schedule", item)]
+    stack.components.append(
+        Component(
+            "flows",
+            [python, "-m", "flows.serve", *schedules],
+            f"http://127.0.0.1:{args.runner_port}/health",
+            stack.state_dir / "logs" / "flows.log",
+            env=flow_env,
+            ready_timeout=120.0,
+        )
+    )
+    stack.urls.insert(0, ("Prefect UI", ui_url))
+    mail = mail_destination(args, stack.state_dir)
+    stack.urls.append(("Mail", mail))
+    stack.notes.append(f"flows mail to {mail}")
+
+
 # Later parts of the stack hook in here: each takes the stack and adds its components.
-EXTENSIONS: list[Callable[[Stack, argparse.Namespace], None]] = []
+EXTENSIONS: list[Callable[[Stack, argparse.Namespace], None]] = [add_prefect]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,14 +279,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--state-dir", default=os.environ.get("STACKWATCH_STATE_DIR", "state"))
     parser.add_argument("--exporter-listen", default="127.0.0.1:9810", metavar="HOST:PORT")
     parser.add_argument("--prometheus-port", type=int, default=9090)
+    parser.add_argument("--prefect-port", type=int, default=4200, help="Prefect UI and API")
+    parser.add_argument(
+        "--runner-port", type=int, default=4201, help="health endpoint of the flow-serving process"
+    )
+    parser.add_argument(
+        "--schedule",
+        action="append",
+        default=[],
+        metavar="NAME=SPEC",
+        help="replace a flow's schedule: a cron expression (UTC) or an interval such as 30s",
+    )
     return parser
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     stack = plan(args)
-    for extend in EXTENSIONS:
-        extend(stack, args)
+    try:
+        for extend in EXTENSIONS:
+            extend(stack, args)
+    except StackwatchError as exc:
+        print(f"stackwatch: {exc}", file=sys.stderr)  # noqa: T201
+        return exc.exit_code
     stopping = False
 
     def handle(signum: int, frame: FrameType | None) -> None:
@@ -208,6 +313,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     started: list[Component] = []
     try:
         prepare(stack, args)
+        for note in stack.notes:
+            print(note, flush=True)  # noqa: T201
         for component in stack.components:
             print(f"starting {component.name} (log: {component.log_path})", flush=True)  # noqa: T201
             component.start()

@@ -1,0 +1,86 @@
+"""The seven flows, their schedules and entry points; read without importing Prefect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """One flow and the deployment that schedules it (same name for both)."""
+
+    name: str
+    entrypoint: str  # "path/to/file.py:function", relative to the project root
+    cron: str  # UTC
+    description: str
+    mails: bool  # whether its findings and its own failures are mailed (system-health-check: no)
+
+    @property
+    def module(self) -> str:
+        return self.entrypoint.split(":", 1)[0].removesuffix(".py").replace("/", ".")
+
+    @property
+    def function(self) -> str:
+        return self.entrypoint.split(":", 1)[1]
+
+    @property
+    def tags(self) -> list[str]:
+        kind = "check" if self.name.endswith(("-check", "-monitor")) else "report"
+        return ["stackwatch", kind]
+
+
+TIMEZONE = "UTC"
+
+FLOWS: tuple[FlowSpec, ...] = (
+    FlowSpec(
+        "system-health-check",
+        "flows/checks.py:system_health_check",
+        "*/5 * * * *",
+        "CPU, RAM, disk, container and process counts from Prometheus; logs only",
+        mails=False,
+    ),
+    FlowSpec(
+        "services-health-check",
+        "flows/checks.py:services_health_check",
+        "*/10 * * * *",
+        "HTTP probes of every configured service; mails alerts",
+        mails=True,
+    ),
+    FlowSpec(
+        "threshold-alert-check",
+        "flows/checks.py:threshold_alert_check",
+        "*/15 * * * *",
+        "CPU > 80 %, RAM > 85 %, disk > 90 %; mails alerts",
+        mails=True,
+    ),
+    FlowSpec(
+        "docker-restart-monitor",
+        "flows/checks.py:docker_restart_monitor",
+        "*/10 * * * *",
+        "containers restarting in a loop or unhealthy; mails alerts",
+        mails=True,
+    ),
+    FlowSpec(
+        "k8s-health-check",
+        "flows/checks.py:k8s_health_check",
+        "*/15 * * * *",
+        "k3s nodes, pods and deployments; mails alerts",
+        mails=True,
+    ),
+    FlowSpec(
+        "daily-summary-report",
+        "flows/reports.py:daily_summary_report",
+        "0 6 * * *",
+        "full stack health summary; mails the report",
+        mails=True,
+    ),
+    FlowSpec(
+        "weekly-cleanup-report",
+        "flows/reports.py:weekly_cleanup_report",
+        "0 2 * * 0",
+        "Docker prune, old Elasticsearch indices and Loki data; mails what was freed",
+        mails=True,
+    ),
+)
+
+BY_NAME: dict[str, FlowSpec] = {spec.name: spec for spec in FLOWS}

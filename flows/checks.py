@@ -1,0 +1,224 @@
+"""The five check flows: each evaluates its rule group in Prometheus and publishes what it saw."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from alerter.check import CheckResult, run_check
+from alerter.errors import TransientPrometheusError
+from alerter.prom import PrometheusClient
+from flows.hooks import notify_failure
+from flows.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_on
+from stackwatch.config import Config, load_config
+
+CHECK_TIMEOUT = 300.0  # a check that hangs longer than this fails (and mails) instead
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A value the system health check reads from Prometheus for its log and artifact."""
+
+    name: str
+    expr: str
+    unit: str = ""  # "ratio" is shown as a percentage
+    by: str = ""  # the label that tells the series apart, if there are several
+
+
+SYSTEM_READINGS: tuple[Reading, ...] = (
+    Reading("CPU used", '1 - avg(rate(node_cpu_seconds_total{mode="idle"}[5m]))', "ratio"),
+    Reading("RAM used", "1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes", "ratio"),
+    Reading(
+        "Disk used",
+        "1 - node_filesystem_avail_bytes / node_filesystem_size_bytes",
+        "ratio",
+        by="mountpoint",
+    ),
+    Reading("Load (1m)", "node_load1"),
+    Reading("Containers", "sum by (state) (stackwatch_docker_containers)", by="state"),
+    Reading("Processes", "node_processes_pids"),
+    Reading("Processes running", "node_procs_running"),
+    Reading("Processes blocked", "node_procs_blocked"),
+    Reading("Threads", "node_processes_threads"),
+)
+
+
+@dataclass(frozen=True)
+class ReadingValue:
+    reading: Reading
+    series: str
+    value: float | None
+
+    def formatted(self) -> str:
+        if self.value is None:
+            return "no data"
+        if self.reading.unit == "ratio":
+            return f"{self.value * 100:.1f} %"
+        return f"{self.value:g}"
+
+
+def format_labels(labels: Any) -> str:
+    return ", ".join(f'{key}="{value}"' for key, value in sorted(dict(labels).items()))
+
+
+@task(
+    name="read-system-values",
+    retries=RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER,
+    retry_condition_fn=retry_on(TransientPrometheusError),
+    cache_policy=NO_CACHE,
+)
+def read_system_values(config: Config) -> list[ReadingValue]:
+    """Query CPU, RAM, disk, container and process counts; log each value."""
+    logger = get_run_logger()
+    values: list[ReadingValue] = []
+    with PrometheusClient(config.prometheus) as client:
+        for reading in SYSTEM_READINGS:
+            samples = client.query(reading.expr)
+            if not samples:
+                values.append(ReadingValue(reading, "", None))
+            for sample in sorted(samples, key=lambda s: s.labels.get(reading.by, "")):
+                series = sample.labels.get(reading.by, "") if reading.by else ""
+                values.append(ReadingValue(reading, series, sample.value))
+    for item in values:
+        where = f" {item.series}" if item.series else ""
+        logger.info("%s%s: %s", item.reading.name, where, item.formatted())
+    return values
+
+
+@task(
+    name="evaluate-rules",
+    retries=RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER,
+    retry_condition_fn=retry_on(TransientPrometheusError),
+    cache_policy=NO_CACHE,
+)
+def evaluate_rules(config: Config, group: str, notify: bool = True) -> CheckResult:
+    """Evaluate one rule group; with ``notify`` off nothing is mailed (log-only checks)."""
+    logger = get_run_logger()
+    result = run_check(config, group, dry_run=not notify)
+    logger.info("evaluated rule group %s: %d alert(s)", group, len(result.alerts))
+    for alert in result.alerts:
+        logger.info(
+            "%s %s {%s} value=%s since %s: %s",
+            alert.state,
+            alert.alertname,
+            format_labels(alert.labels),
+            alert.value,
+            alert.active_since,
+            alert.summary,
+        )
+    for subject in result.sent:
+        logger.info("mailed: %s", subject)
+    for subject in result.would_send:
+        logger.info("not mailed (this check only logs): %s", subject)
+    if result.queued:
+        logger.warning("%d notification(s) queued for the next run", result.queued)
+    if result.blind:
+        logger.warning("monitoring is blind: Prometheus or the exporter target is down")
+    for error in result.errors:
+        logger.warning("error: %s", error)
+    return result
+
+
+def summary(result: CheckResult) -> dict[str, Any]:
+    """The flow's return value: small and JSON-friendly."""
+    states: dict[str, int] = {}
+    for alert in result.alerts:
+        states[str(alert.state)] = states.get(str(alert.state), 0) + 1
+    return {
+        "group": result.group,
+        "alerts": states,
+        "sent": list(result.sent),
+        "queued": result.queued,
+        "blind": result.blind,
+        "errors": list(result.errors),
+    }
+
+
+def readings_markdown(values: list[ReadingValue]) -> str:
+    lines = ["| Reading | Series | Value |", "|---|---|---|"]
+    lines += [f"| {v.reading.name} | {v.series or '-'} | {v.formatted()} |" for v in values]
+    return "\n".join(lines)
+
+
+def check_group(group: str, config_path: str | None) -> dict[str, Any]:
+    """Evaluate a group with notifications on and publish its alerts as an artifact."""
+    config = load_config(config_path)
+    result = evaluate_rules(config, group)
+    create_markdown_artifact(
+        key=group,
+        markdown=f"# {group}\n\n{result.to_markdown()}",
+        description=f"alerts of the {group} rule group",
+    )
+    return summary(result)
+
+
+@flow(name="system-health-check", timeout_seconds=CHECK_TIMEOUT)
+def system_health_check(config_path: str | None = None) -> dict[str, Any]:
+    """CPU, RAM, disk, container and process counts; evaluates its rules and only logs."""
+    config = load_config(config_path)
+    values = read_system_values(config)
+    result = evaluate_rules(config, "system-health-check", notify=False)
+    create_markdown_artifact(
+        key="system-health-check",
+        markdown=(
+            f"# system-health-check\n\n{readings_markdown(values)}\n\n{result.to_markdown()}"
+            "\nThis check only logs: it sends no mail.\n"
+        ),
+        description="system values and the alerts of the system-health-check rule group",
+    )
+    return {
+        **summary(result),
+        "values": {f"{v.reading.name} {v.series}".strip(): v.value for v in values},
+    }
+
+
+@flow(
+    name="services-health-check",
+    timeout_seconds=CHECK_TIMEOUT,
+    on_failure=[notify_failure],
+    on_crashed=[notify_failure],
+)
+def services_health_check(config_path: str | None = None) -> dict[str, Any]:
+    """Evaluate the services group (probe results); mail alerts."""
+    return check_group("services-health-check", config_path)
+
+
+@flow(
+    name="threshold-alert-check",
+    timeout_seconds=CHECK_TIMEOUT,
+    on_failure=[notify_failure],
+    on_crashed=[notify_failure],
+)
+def threshold_alert_check(config_path: str | None = None) -> dict[str, Any]:
+    """CPU > 80 %, RAM > 85 %, disk > 90 %; mail alerts."""
+    return check_group("threshold-alert-check", config_path)
+
+
+@flow(
+    name="docker-restart-monitor",
+    timeout_seconds=CHECK_TIMEOUT,
+    on_failure=[notify_failure],
+    on_crashed=[notify_failure],
+)
+def docker_restart_monitor(config_path: str | None = None) -> dict[str, Any]:
+    """Containers restarting in a loop or unhealthy; mail alerts."""
+    return check_group("docker-restart-monitor", config_path)
+
+
+@flow(
+    name="k8s-health-check",
+    timeout_seconds=CHECK_TIMEOUT,
+    on_failure=[notify_failure],
+    on_crashed=[notify_failure],
+)
+def k8s_health_check(config_path: str | None = None) -> dict[str, Any]:
+    """k3s nodes, pods and deployments; mail alerts."""
+    return check_group("k8s-health-check", config_path)

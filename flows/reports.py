@@ -1,0 +1,94 @@
+"""The two report flows: the daily summary and the weekly cleanup, each mailed and published."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from alerter.errors import TransientMailError
+from flows.hooks import notify_failure
+from flows.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_on
+from reports.cleanup import CleanupReport, run_weekly_cleanup, send_cleanup_report
+from reports.daily import DailyReport, build_daily_report, send_daily_report
+from stackwatch.config import Config, load_config
+
+REPORT_TIMEOUT = 1800.0
+
+
+@task(name="build-daily-report", cache_policy=NO_CACHE)
+def build_daily(config: Config) -> DailyReport:
+    """Gather the report; a source that is down becomes one line in it, not a failure."""
+    report = build_daily_report(config)
+    get_run_logger().info("built %r", report.subject)
+    return report
+
+
+@task(
+    name="send-daily-report",
+    retries=RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER,
+    retry_condition_fn=retry_on(TransientMailError),
+    cache_policy=NO_CACHE,
+)
+def send_daily(config: Config, report: DailyReport) -> None:
+    send_daily_report(config, report)
+    get_run_logger().info("mailed %r", report.subject)
+
+
+@task(name="run-weekly-cleanup", cache_policy=NO_CACHE)
+def cleanup(config: Config, dry_run: bool) -> CleanupReport:
+    """Every cleanup step runs on its own; one failing is reported, not fatal."""
+    report = run_weekly_cleanup(config, dry_run=dry_run)
+    get_run_logger().info("cleanup done: %r", report.subject)
+    return report
+
+
+@task(
+    name="send-cleanup-report",
+    retries=RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER,
+    retry_condition_fn=retry_on(TransientMailError),
+    cache_policy=NO_CACHE,
+)
+def send_cleanup(config: Config, report: CleanupReport) -> None:
+    send_cleanup_report(config, report)
+    get_run_logger().info("mailed %r", report.subject)
+
+
+@flow(
+    name="daily-summary-report",
+    timeout_seconds=REPORT_TIMEOUT,
+    on_failure=[notify_failure],
+    on_crashed=[notify_failure],
+)
+def daily_summary_report(config_path: str | None = None) -> dict[str, Any]:
+    """Full stack health summary: published as an artifact and mailed."""
+    config = load_config(config_path)
+    report = build_daily(config)
+    create_markdown_artifact(
+        key="daily-summary-report", markdown=report.markdown, description=report.subject
+    )
+    send_daily(config, report)
+    return {"subject": report.subject}
+
+
+@flow(
+    name="weekly-cleanup-report",
+    timeout_seconds=REPORT_TIMEOUT,
+    on_failure=[notify_failure],
+    on_crashed=[notify_failure],
+)
+def weekly_cleanup_report(config_path: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+    """Docker prune, old Elasticsearch indices, old Loki data; what was freed is mailed."""
+    config = load_config(config_path)
+    report = cleanup(config, dry_run)
+    create_markdown_artifact(
+        key="weekly-cleanup-report", markdown=report.markdown, description=report.subject
+    )
+    send_cleanup(config, report)
+    return {"subject": report.subject, "dry_run": dry_run}

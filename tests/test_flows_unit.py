@@ -1,0 +1,120 @@
+"""The flows' wiring that needs no server: schedules, deployments, retry policy, failure mail."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+from prefect.client.schemas.objects import FlowRun
+from prefect.states import Crashed, Failed
+
+from alerter.errors import QueryError, TransientMailError, TransientPrometheusError
+from flows.catalog import FLOWS
+from flows.hooks import failure_message, run_link
+from flows.retry import retry_on
+from flows.serve import build_deployments, parse_overrides, parse_schedule
+from stackwatch.cli import main
+from stackwatch.config import parse_config
+from stackwatch.errors import ConfigError
+
+
+def test_cron_schedules_are_utc_and_intervals_are_durations() -> None:
+    cron = parse_schedule("*/5 * * * *")
+    assert (cron.cron, cron.timezone) == ("*/5 * * * *", "UTC")
+    assert parse_schedule("30s").interval == timedelta(seconds=30)
+    assert parse_schedule("1h30m").interval == timedelta(minutes=90)
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        ("nightly-thing=30s", "expected NAME=SPEC with NAME one of system-health-check"),
+        ("system-health-check", "expected NAME=SPEC"),
+        ("system-health-check=soon", "schedule 'soon': not a cron expression nor a duration"),
+        ("system-health-check=0s", "schedule '0s': interval must be at least 1s"),
+    ],
+)
+def test_bad_schedule_overrides_are_refused(argument: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_overrides([argument])
+
+
+def test_seven_deployments_one_run_at_a_time() -> None:
+    deployments = {d.name: d for d in build_deployments()}
+    assert list(deployments) == [spec.name for spec in FLOWS]
+    for spec in FLOWS:
+        deployment = deployments[spec.name]
+        assert deployment.flow_name == spec.name
+        [schedule] = deployment.schedules
+        assert (schedule.schedule.cron, schedule.schedule.timezone) == (spec.cron, "UTC")
+        assert deployment.concurrency_limit == 1
+        assert deployment.concurrency_options.collision_strategy == "CANCEL_NEW"
+        assert deployment.paused is False
+
+
+def test_schedule_override_replaces_only_that_flow() -> None:
+    deployments = {
+        d.name: d for d in build_deployments(parse_overrides(["threshold-alert-check=20s"]))
+    }
+    assert deployments["threshold-alert-check"].schedules[0].schedule.interval == timedelta(
+        seconds=20
+    )
+    assert deployments["system-health-check"].schedules[0].schedule.cron == "*/5 * * * *"
+
+
+def test_only_transient_errors_are_retried() -> None:
+    condition = retry_on(TransientPrometheusError)
+    retried = Failed(data=TransientPrometheusError("Prometheus at x unreachable"))
+    assert condition(None, None, retried) is True  # type: ignore[arg-type]
+    assert condition(None, None, Failed(data=QueryError("bad query"))) is False  # type: ignore[arg-type]
+    assert retry_on(TransientMailError)(None, None, retried) is False  # type: ignore[arg-type]
+
+
+def _flow_run() -> FlowRun:
+    return FlowRun(
+        id=uuid4(),
+        name="brisk-otter",
+        flow_id=uuid4(),
+        run_count=1,
+        start_time=datetime(2026, 11, 27, 6, 0, tzinfo=UTC),
+    )
+
+
+def test_failure_mail_names_the_flow_the_error_and_the_run() -> None:
+    run = _flow_run()
+    config = parse_config("links:\n  prefect_ui_url: https://prefect.example.org/\n", "t.yml")
+    link = run_link(config, run.id)
+    assert link == f"https://prefect.example.org/runs/flow-run/{run.id}"
+    state = Failed(message="Prometheus at http://127.0.0.1:9 unreachable: <refused>")
+    subject, text, html = failure_message("threshold-alert-check", run, state, link)
+    assert subject == (
+        "[FAILED] threshold-alert-check: Prometheus at http://127.0.0.1:9 unreachable: <refused>"
+    )
+    assert link in text
+    assert "unreachable: <refused>" in text
+    assert "&lt;refused&gt;" in html
+    assert f'href="{link}"' in html
+
+
+def test_crash_mail_says_crashed() -> None:
+    subject, _, _ = failure_message(
+        "k8s-health-check", _flow_run(), Crashed(message="process killed\nby OOM"), "http://x"
+    )
+    assert subject == "[CRASHED] k8s-health-check: process killed"
+
+
+def test_flows_list_shows_every_flow_and_schedule(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["flows", "list"]) == 0
+    out = capsys.readouterr().out
+    for spec in FLOWS:
+        assert any(
+            line.split()[:6] == [spec.name, *spec.cron.split()] for line in out.splitlines()
+        ), spec.name
+
+
+def test_flows_run_refuses_an_unknown_flow(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["flows", "run", "hourly-thing"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'hourly-thing'" in capsys.readouterr().err

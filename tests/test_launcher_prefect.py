@@ -1,0 +1,302 @@
+"""``make run`` with Prefect: a Prefect server on SQLite under the state folder and the flows.
+
+The end-to-end test starts the real launcher (exporter, Prometheus, ``prefect server start`` and
+the process serving all seven deployments), triggers a deployment through the Prefect API and
+waits for the run to complete and its mail to land in the outbox; a second start reuses the
+state.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from stackwatch.launcher import EXTENSIONS, build_parser, plan, run
+from tests.support.procs import free_port, require_binary, wait_for
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_prefect_server_and_flows_agree_on_one_api_address(tmp_path: Path) -> None:
+    args = build_parser().parse_args(
+        [
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--prefect-port",
+            "14200",
+            "--runner-port",
+            "14201",
+            "--schedule",
+            "system-health-check=30s",
+        ]
+    )
+    stack = plan(args)
+    for extend in EXTENSIONS:
+        extend(stack, args)
+    components = {c.name: c for c in stack.components}
+    server, flows = components["prefect-server"], components["flows"]
+    api = "http://127.0.0.1:14200/api"
+    state = (tmp_path / "state").resolve()
+    assert server.env["PREFECT_SERVER_API_PORT"] == "14200"
+    assert server.env["PREFECT_UI_API_URL"] == api
+    assert server.env["PREFECT_API_DATABASE_CONNECTION_URL"] == (
+        f"sqlite+aiosqlite:///{state / 'prefect' / 'prefect.db'}"
+    )
+    assert server.env["PREFECT_HOME"] == flows.env["PREFECT_HOME"] == str(state / "prefect")
+    assert flows.env["PREFECT_API_URL"] == api
+    assert flows.env["STACKWATCH__SMTP__OUTBOX_DIR"] == str(state / "outbox")
+    assert flows.argv[-2:] == ["--schedule", "system-health-check=30s"]
+    assert flows.ready_url == "http://127.0.0.1:14201/health"
+    assert ("Prefect UI", "http://127.0.0.1:14200") in stack.urls
+    assert any("outbox folder" in note and str(state / "outbox") in note for note in stack.notes)
+
+
+class Launcher:
+    """``python -m stackwatch.launcher`` as ``make run`` starts it, on free ports."""
+
+    def __init__(self, workdir: Path, config: Path) -> None:
+        self.workdir = workdir
+        self.state = workdir / "state"
+        self.ports = {name: free_port() for name in ("exporter", "prometheus", "prefect", "runner")}
+        self.api = f"http://127.0.0.1:{self.ports['prefect']}/api"
+        self.prometheus = f"http://127.0.0.1:{self.ports['prometheus']}"
+        self.config = config
+        self.process: subprocess.Popen[str] | None = None
+        # like Prefect's own client: retry when the server's SQLite is busy (503)
+        self.session = requests.Session()
+        retry = Retry(
+            total=5,
+            backoff_factor=0.5,
+            status_forcelist=(502, 503),
+            allowed_methods=frozenset({"GET", "POST"}),
+        )
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.log_offset = 0
+
+    def start(self) -> None:
+        log_path = self.workdir / "launcher.log"
+        self.log_offset = log_path.stat().st_size if log_path.exists() else 0
+        log = log_path.open("a")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "stackwatch.launcher",
+                "--config",
+                str(self.config),
+                "--state-dir",
+                str(self.state),
+                "--exporter-listen",
+                f"127.0.0.1:{self.ports['exporter']}",
+                "--prometheus-port",
+                str(self.ports["prometheus"]),
+                "--prefect-port",
+                str(self.ports["prefect"]),
+                "--runner-port",
+                str(self.ports["runner"]),
+                "--schedule",
+                "system-health-check=10s",
+                # the run triggered below must not meet a scheduled one (CANCEL_NEW would
+                # cancel it), so this flow's schedule is moved out of the test's way
+                "--schedule",
+                "threshold-alert-check=52w",
+            ],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        wait_for(self._running, 240, f"the launcher to start (log: {log.name})", interval=1)
+
+    def log(self) -> str:
+        """What the launcher printed since its latest start."""
+        return (self.workdir / "launcher.log").read_text()[self.log_offset :]
+
+    def _running(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"launcher exited {self.process.returncode}:\n{self.log()}")
+        return "Press Ctrl-C to stop." in self.log()
+
+    def stop(self) -> int | None:
+        """Ctrl-C, as a user would; returns the exit code and kills any child left behind."""
+        if self.process is None:
+            return None
+        children = psutil.Process(self.process.pid).children(recursive=True)
+        self.process.send_signal(signal.SIGINT)
+        try:
+            code = self.process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = None
+        _, alive = psutil.wait_procs(children, timeout=10)
+        for child in alive:
+            child.kill()
+        self.process = None
+        if alive:
+            raise AssertionError(f"left running after Ctrl-C: {[c.pid for c in alive]}")
+        return code
+
+    def api_get(self, path: str) -> Any:
+        response = self.session.get(f"{self.api}{path}", timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def api_post(self, path: str, body: dict[str, Any]) -> Any:
+        response = self.session.post(f"{self.api}{path}", json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    require_binary("prometheus", "prometheus")
+    rules = tmp_path / "rules.yml"
+    rules.write_text(
+        """
+groups:
+  - name: threshold-alert-check
+    rules:
+      - alert: ExporterScraped
+        expr: up{job="stackwatch"} == 1
+        labels: {severity: warning}
+        annotations: {summary: "the exporter at {{ $labels.instance }} is scraped"}
+  - name: system-health-check
+    rules:
+      - alert: ExporterDown
+        expr: up{job="stackwatch"} == 0
+"""
+    )
+    config = tmp_path / "stackwatch.yml"
+    config.write_text(
+        f"""
+docker: {{enabled: false}}
+exporter:
+  collectors: {{host: true, services: false}}
+rules:
+  paths: ["{rules}"]
+smtp:
+  to: [ops@example.org]
+"""
+    )
+    running = Launcher(tmp_path, config)
+    yield running
+    running.stop()
+
+
+def wait_for_run(launcher: Launcher, flow_run_id: str, timeout: float = 120) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        run: dict[str, Any] = launcher.api_get(f"/flow_runs/{flow_run_id}")
+        return run if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
+
+    return wait_for(finished, timeout, f"flow run {flow_run_id} to finish", interval=1)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_make_run_serves_the_flows_and_a_second_run_reuses_the_state(
+    launcher: Launcher,
+) -> None:
+    launcher.start()
+    out = launcher.log()
+    for label, url in (
+        ("Prefect UI", f"http://127.0.0.1:{launcher.ports['prefect']}"),
+        ("Prometheus", launcher.prometheus),
+        ("Metrics", f"http://127.0.0.1:{launcher.ports['exporter']}/metrics"),
+    ):
+        assert any(label in line and url in line for line in out.splitlines()), out
+    outbox = launcher.state / "outbox"
+    assert f"flows mail to outbox folder {outbox.resolve()}" in out
+
+    # the UI's API address follows --prefect-port
+    ui_settings = requests.get(
+        f"{launcher.api.removesuffix('/api')}/ui-settings", timeout=10
+    ).json()
+    assert ui_settings["api_url"] == launcher.api
+
+    deployments = launcher.api_post("/deployments/filter", {})
+    assert len(deployments) == 7, [d["name"] for d in deployments]
+    for deployment in deployments:  # what the server enforces: one run at a time
+        assert deployment["global_concurrency_limit"]["limit"] == 1
+        assert deployment["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+
+    # the rule needs the exporter scraped once before the check can fire
+    wait_for(
+        lambda: requests.get(
+            f"{launcher.prometheus}/api/v1/query",
+            params={"query": 'up{job="stackwatch"} == 1'},
+            timeout=5,
+        ).json()["data"]["result"],
+        60,
+        "Prometheus to scrape the exporter",
+        interval=1,
+    )
+    deployment = launcher.api_get("/deployments/name/threshold-alert-check/threshold-alert-check")
+    # the key makes a retried request (after a 503) return the same run, not a second one
+    run = launcher.api_post(
+        f"/deployments/{deployment['id']}/create_flow_run",
+        {"idempotency_key": f"e2e-{uuid.uuid4()}"},
+    )
+    finished = wait_for_run(launcher, run["id"])
+    flows_log = launcher.state / "logs" / "flows.log"
+    assert finished["state_type"] == "COMPLETED", (
+        finished["state"],
+        flows_log.read_text()[-4000:],
+    )
+
+    [mail_path] = outbox.glob("*.eml")
+    message = email.message_from_bytes(mail_path.read_bytes(), policy=email.policy.default)
+    assert "threshold-alert-check" in message["Subject"]
+    assert "ExporterScraped" in message["Subject"]
+
+    # the short schedule from the override runs system-health-check on its own
+    scheduled = wait_for(
+        lambda: launcher.api_post(
+            "/flow_runs/filter",
+            {
+                "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}},
+                "deployments": {"name": {"any_": ["system-health-check"]}},
+            },
+        ),
+        90,
+        "a scheduled system-health-check run to complete",
+        interval=2,
+    )
+    assert scheduled
+    assert launcher.stop() == 0
+
+    # a second start finds the same runs, deployments and mail
+    launcher.start()
+    again = launcher.api_get(f"/flow_runs/{run['id']}")
+    assert again["state_type"] == "COMPLETED"
+    deployments = launcher.api_post("/deployments/filter", {})
+    assert len(deployments) == 7
+    # Ctrl-C paused the schedules; serving them again resumes them
+    assert [d["name"] for d in deployments if d["paused"]] == []
+    assert mail_path.exists()
+    assert launcher.stop() == 0
+
+
+def test_a_bad_schedule_override_stops_the_launcher_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run(["--state-dir", str(tmp_path / "state"), "--schedule", "system-health-check=often"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "stackwatch: --schedule 'system-health-check=often': SPEC must be a cron expression "
+        "or a duration like 30s\n"
+    )
+    assert not (tmp_path / "state").exists()
