@@ -33,6 +33,9 @@ pytest: $(STAMP)
 
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/scrape.py
+	$(BIN)/python bench/collectors.py
+	$(BIN)/python bench/evaluate.py
+	$(BIN)/python bench/flows.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -131,6 +131,7 @@ def bench_docker(counts: list[int], scrapes: int) -> tuple[list[list[str]], list
 def bench_kubernetes(pods: int, scrapes: int, workdir: Path) -> tuple[list[list[str]], list[str]]:
     import kubernetes.client
     import kubernetes.config
+
     from exporter.exposition import TextRenderer
 
     render = TextRenderer().render_registry

@@ -69,14 +69,14 @@ FLOWS: tuple[FlowSpec, ...] = (
     ),
     FlowSpec(
         "daily-summary-report",
-        "flows/reports.py:daily_summary_report",
+        "flows/report_flows.py:daily_summary_report",
         "0 6 * * *",
         "full stack health summary; mails the report",
         mails=True,
     ),
     FlowSpec(
         "weekly-cleanup-report",
-        "flows/reports.py:weekly_cleanup_report",
+        "flows/report_flows.py:weekly_cleanup_report",
         "0 2 * * 0",
         "Docker prune, old Elasticsearch indices and Loki data; mails what was freed",
         mails=True,

@@ -102,7 +102,7 @@ def read_system_values(config: Config) -> list[ReadingValue]:
 def evaluate_rules(config: Config, group: str, notify: bool = True) -> CheckResult:
     """Evaluate one rule group; with ``notify`` off nothing is mailed (log-only checks)."""
     logger = get_run_logger()
-    result = run_check(config, group, dry_run=not notify)
+    result = run_check(config, group, notify=notify)
     logger.info("evaluated rule group %s: %d alert(s)", group, len(result.alerts))
     for alert in result.alerts:
         logger.info(

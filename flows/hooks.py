@@ -7,27 +7,21 @@ or the outbox folder when no SMTP host is configured).
 from __future__ import annotations
 
 import html
-import os
 from typing import Any
 
 from prefect.client.schemas.objects import FlowRun, State
 from prefect.logging.loggers import flow_run_logger
-from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+from prefect.settings import PREFECT_API_URL
 
 from alerter.mail import Mailer
+from reports.prefect_api import run_url, ui_url
 from stackwatch.config import Config, load_config
 from stackwatch.errors import StackwatchError
 
 
-def ui_base_url(config: Config) -> str:
-    """``$PREFECT_UI_URL``, else ``links.prefect_ui_url``, else the UI beside the API."""
-    explicit = os.environ.get("PREFECT_UI_URL") or config.links.prefect_ui_url
-    derived = PREFECT_UI_URL.value() or (PREFECT_API_URL.value() or "").removesuffix("/api")
-    return (explicit or derived or "http://127.0.0.1:4200").rstrip("/")
-
-
 def run_link(config: Config, flow_run_id: object) -> str:
-    return f"{ui_base_url(config)}/runs/flow-run/{flow_run_id}"
+    """The run's page in the Prefect UI (see ``reports.prefect_api.ui_url``)."""
+    return run_url(ui_url(config, PREFECT_API_URL.value()), str(flow_run_id))
 
 
 def failure_message(

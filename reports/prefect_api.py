@@ -54,12 +54,12 @@ def api_url(config: Config) -> str | None:
     return url.rstrip("/") if url else None
 
 
-def ui_url(config: Config, api: str) -> str:
-    """The Prefect UI: ``prefect.ui_url``, ``links.prefect_ui_url``, else the API's host."""
-    url = config.prefect.ui_url or config.links.prefect_ui_url
+def ui_url(config: Config, api: str | None) -> str:
+    """The Prefect UI: ``$PREFECT_UI_URL``, ``links.prefect_ui_url``, else beside the API."""
+    url = os.environ.get("PREFECT_UI_URL") or config.links.prefect_ui_url
     if url:
         return url.rstrip("/")
-    return api.removesuffix("/api")
+    return (api or "http://127.0.0.1:4200/api").rstrip("/").removesuffix("/api")
 
 
 def run_url(ui: str, run_id: str) -> str:

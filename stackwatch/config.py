@@ -298,11 +298,6 @@ class PrefectConfig(_Model):
     api_url: HttpUrl | None = Field(
         default=None, description="Prefect API for the daily report; unset: $PREFECT_API_URL"
     )
-    ui_url: HttpUrl | None = Field(
-        default=None,
-        description="Prefect UI for links to runs; unset: links.prefect_ui_url, else api_url "
-        "without /api",
-    )
     api_key: Secret | None = None
     timeout: Duration = 10.0
 

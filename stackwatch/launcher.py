@@ -6,6 +6,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -100,6 +101,9 @@ def local_prometheus_config(
         target = prometheus_target if job.get("job_name") == "prometheus" else exporter_target
         job["static_configs"] = [{"targets": [target]}]
     config["rule_files"] = [str(rules_dir / "*.yml")]
+    labels = config.get("global", {}).get("external_labels")
+    if isinstance(labels, dict) and "host" in labels:
+        labels["host"] = socket.gethostname()  # compose fills it from .env
     return config
 
 

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tomllib
@@ -330,6 +331,8 @@ def test_make_run_rewrites_the_targets_to_local_processes(tmp_path: Path) -> Non
         "stackwatch": [{"targets": ["127.0.0.1:9810"]}],
         "prometheus": [{"targets": ["127.0.0.1:9090"]}],
     }
+    # the compose file's ${STACKWATCH_HOST} is not expanded locally: the host's name is used
+    assert config["global"]["external_labels"] == {"host": socket.gethostname()}
 
 
 # --- Dockerfile --------------------------------------------------------------------------------

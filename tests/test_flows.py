@@ -27,7 +27,7 @@ from flows.checks import (
     system_health_check,
     threshold_alert_check,
 )
-from flows.reports import daily_summary_report, weekly_cleanup_report
+from flows.report_flows import daily_summary_report, weekly_cleanup_report
 from stackwatch.cli import main
 from stackwatch.config import parse_config
 from tests.support.prefect import (  # noqa: F401 - fixtures shared with other modules

@@ -137,10 +137,8 @@ def stack(
                 {
                     **settings,
                     "prometheus": {"url": prometheus.url, "retries": 0, "timeout": "5s"},
-                    "prefect": {
-                        "api_url": flow_runs["api"],
-                        "ui_url": "http://prefect.example:4200",
-                    },
+                    "prefect": {"api_url": flow_runs["api"]},
+                    "links": {"prefect_ui_url": "http://prefect.example:4200"},
                     "smtp": {
                         "host": "127.0.0.1",
                         "port": smtp_server.port,
@@ -232,9 +230,10 @@ def test_the_mail_arrives_with_every_section_and_right_counts(stack: dict[str, A
         assert f'src="cid:{str(part["Content-ID"]).strip("<>")}"' in html
         width, height, rows = decode_png(part.get_content())
         assert (width, height) == (560, 160)
-        # the latest point of the first series is drawn at the right-hand edge
+        # the first series is drawn, and its data (minutes old in a 24 h window) at the
+        # right-hand end of the chart
         line = bytes(PALETTE[0])
-        assert any(line in row[3 * (width - 12) :] for row in rows)
+        assert any(line in row[3 * (width - 60) :] for row in rows), part["Content-ID"]
 
 
 def test_with_prometheus_down_the_mail_still_arrives_and_says_so(stack: dict[str, Any]) -> None:

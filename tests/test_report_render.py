@@ -137,6 +137,7 @@ def test_prefect_urls_come_from_config_then_environment(monkeypatch: pytest.Monk
     from stackwatch.config import Config
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("PREFECT_UI_URL", raising=False)
     assert api_url(Config()) is None
     monkeypatch.setenv("PREFECT_API_URL", "http://prefect:4200/api/")
     assert api_url(Config()) == "http://prefect:4200/api"
@@ -150,6 +151,8 @@ def test_prefect_urls_come_from_config_then_environment(monkeypatch: pytest.Monk
     assert api_url(config) == "http://10.0.0.5:4200/api"
     ui = ui_url(config, "http://10.0.0.5:4200/api")
     assert run_url(ui, "abc") == "https://prefect.example.org/runs/flow-run/abc"
+    monkeypatch.setenv("PREFECT_UI_URL", "https://ui.example.org")
+    assert ui_url(config, None) == "https://ui.example.org"
 
 
 def test_a_missing_prometheus_credential_is_one_line_not_a_crash(
