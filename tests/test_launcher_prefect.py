@@ -276,6 +276,16 @@ def test_make_run_serves_the_flows_and_a_second_run_reuses_the_state(
         interval=2,
     )
     assert scheduled
+    # the API says Completed a moment before the run's process exits; stopping the runner
+    # while that process is still up would cancel it, so wait for its last log line
+    wait_for(
+        lambda: (
+            f"Flow run '{run['name']}' - Finished in state Completed()" in flows_log.read_text()
+        ),
+        30,
+        "the triggered run's process to finish",
+        interval=0.5,
+    )
     assert launcher.stop() == 0
 
     # a second start finds the same runs, deployments and mail
