@@ -10,12 +10,13 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import docker.errors
 import requests
 
 from alerter.mail import Mailer
+from alerter.store import AlertStore
 from exporter.collectors.host import HostCollector
 from reports.daily import human_bytes, short_reason, stamp
 from reports.docker_prune import DockerPruner, PruneResult
@@ -218,6 +219,30 @@ def log_files_step(config: Config, now: datetime, dry_run: bool) -> CleanupStep:
     return step
 
 
+def alert_history_step(config: Config, now: datetime, dry_run: bool) -> CleanupStep:
+    """Forget old resolved alerts, sent mail and expired silences in the alert database."""
+    step = CleanupStep("Alert database: old history")
+    path = config.state.path
+    if not path.exists():
+        step.skipped = f"no alert database at {path}"
+        return step
+    keep = config.cleanup.alert_history
+    cutoff = now - timedelta(seconds=keep)
+    step.notes.append(
+        f"Resolved alerts, sent mail and expired silences that ended more than "
+        f"{format_duration(keep)} ago (cleanup.alert_history); firing alerts and queued mail "
+        "are kept."
+    )
+    if dry_run:
+        step.notes.append("Dry run: nothing forgotten.")
+        return step
+    with AlertStore(path) as store:
+        removed = store.prune(cutoff)
+    if removed:
+        step.removed = [f"{removed} record(s) from {path}"]
+    return step
+
+
 def _guard(name: str, run: Callable[[], list[CleanupStep]]) -> list[CleanupStep]:
     try:
         return run()
@@ -316,6 +341,9 @@ def run_weekly_cleanup(
     )
     steps += _guard("Loki: old log data", lambda: [loki_step(config, now, dry_run)])
     steps += _guard("Old rotated log files", lambda: [log_files_step(config, now, dry_run)])
+    steps += _guard(
+        "Alert database: old history", lambda: [alert_history_step(config, now, dry_run)]
+    )
     after = filesystem_space(config)
     doc = _document(steps, before, after, now, dry_run)
     freed = sum(s.bytes_freed for s in steps)

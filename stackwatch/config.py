@@ -308,6 +308,10 @@ class CleanupConfig(_Model):
     loki: LokiCleanupConfig | None = None
     log_dirs: list[Path] = Field(default_factory=list)
     log_retention: Duration = 30 * 86400.0
+    alert_history: Duration = Field(
+        default=90 * 86400.0,
+        description="resolved alerts, sent mail and expired silences older than this are forgotten",
+    )
 
 
 class Config(_Model):
