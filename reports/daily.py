@@ -142,7 +142,8 @@ class PromSource:
         self.client = client
         self.sel = f'job="{job}"'
         self.now = now
-        self.end = now.timestamp()
+        # Prometheus works in milliseconds: an end it rounds up would drop the newest point
+        self.end = round(now.timestamp(), 3)
         self.start = self.end - WINDOW
 
     def query(self, expr: str) -> list[Sample]:

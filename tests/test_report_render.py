@@ -175,3 +175,16 @@ def test_a_missing_prometheus_credential_is_one_line_not_a_crash(
     assert "Prometheus error: environment variable PROM_TOKEN_FOR_TEST is not set" in report.text
     assert "Prefect: not configured" in report.text
     assert report.subject.endswith("1 need(s) attention")
+
+
+def test_the_newest_point_survives_millisecond_rounding() -> None:
+    """Prometheus answers at the millisecond the query named, which may round ``now`` up."""
+    from datetime import UTC, datetime
+
+    from alerter.prom import _timestamp
+    from reports.daily import PromSource
+
+    now = datetime(2026, 11, 27, 12, 0, 0, 999600, tzinfo=UTC)  # .9996 s is sent as 1.000
+    source = PromSource(None, "stackwatch", now)  # type: ignore[arg-type]
+    sent = float(f"{_timestamp(source.end):.3f}")
+    assert source.start <= sent <= source.end
