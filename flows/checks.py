@@ -5,15 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
 from alerter.check import CheckResult, run_check
 from alerter.errors import TransientPrometheusError
 from alerter.prom import PrometheusClient
 from flows.hooks import notify_failure
-from flows.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_on
+from flows.retry import network_task
 from stackwatch.config import Config, load_config
 
 CHECK_TIMEOUT = 300.0  # a check that hangs longer than this fails (and mails) instead
@@ -65,14 +64,7 @@ def format_labels(labels: Any) -> str:
     return ", ".join(f'{key}="{value}"' for key, value in sorted(dict(labels).items()))
 
 
-@task(
-    name="read-system-values",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_on(TransientPrometheusError),
-    cache_policy=NO_CACHE,
-)
+@network_task("read-system-values", TransientPrometheusError)
 def read_system_values(config: Config) -> list[ReadingValue]:
     """Query CPU, RAM, disk, container and process counts; log each value."""
     logger = get_run_logger()
@@ -91,14 +83,7 @@ def read_system_values(config: Config) -> list[ReadingValue]:
     return values
 
 
-@task(
-    name="evaluate-rules",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_on(TransientPrometheusError),
-    cache_policy=NO_CACHE,
-)
+@network_task("evaluate-rules", TransientPrometheusError)
 def evaluate_rules(config: Config, group: str, notify: bool = True) -> CheckResult:
     """Evaluate one rule group; with ``notify`` off nothing is mailed (log-only checks)."""
     logger = get_run_logger()

@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from alerter.errors import TransientMailError
 from flows.hooks import notify_failure
-from flows.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_on
+from flows.retry import network_task
 from reports.cleanup import CleanupReport, run_weekly_cleanup, send_cleanup_report
 from reports.daily import DailyReport, build_daily_report, send_daily_report
 from stackwatch.config import Config, load_config
@@ -26,14 +26,7 @@ def build_daily(config: Config) -> DailyReport:
     return report
 
 
-@task(
-    name="send-daily-report",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_on(TransientMailError),
-    cache_policy=NO_CACHE,
-)
+@network_task("send-daily-report", TransientMailError)
 def send_daily(config: Config, report: DailyReport) -> None:
     send_daily_report(config, report)
     get_run_logger().info("mailed %r", report.subject)
@@ -47,14 +40,7 @@ def cleanup(config: Config, dry_run: bool) -> CleanupReport:
     return report
 
 
-@task(
-    name="send-cleanup-report",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_on(TransientMailError),
-    cache_policy=NO_CACHE,
-)
+@network_task("send-cleanup-report", TransientMailError)
 def send_cleanup(config: Config, report: CleanupReport) -> None:
     send_cleanup_report(config, report)
     get_run_logger().info("mailed %r", report.subject)

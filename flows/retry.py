@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from prefect import Task
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 RETRIES = 3
 # Seconds before each retry; Prefect adds up to 50 % jitter so runs do not retry in lockstep.
@@ -25,3 +29,15 @@ def retry_on(*errors: type[BaseException]) -> RetryCondition:
 
     condition.__name__ = "retry_on_" + "_or_".join(error.__name__ for error in errors)
     return condition
+
+
+def network_task(name: str, *errors: type[BaseException]) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """A task that retries, with backoff and jitter, only when it raised one of ``errors``."""
+    return task(
+        name=name,
+        retries=RETRIES,
+        retry_delay_seconds=RETRY_DELAYS,
+        retry_jitter_factor=RETRY_JITTER,
+        retry_condition_fn=retry_on(*errors),
+        cache_policy=NO_CACHE,
+    )
