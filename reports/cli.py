@@ -45,8 +45,9 @@ def register(subparsers: Any) -> None:
     cleanup = subparsers.add_parser(
         "cleanup",
         help="run the weekly cleanup now",
-        description="Docker prune, old Elasticsearch indices and old Loki data, each step on "
-        "its own, then mail what was removed and the space freed.",
+        description="Docker prune, old Elasticsearch indices, old Loki data, old rotated log "
+        "files and old alert history, each step on its own, then mail what was removed and "
+        "the space freed.",
     )
     cleanups = cleanup.add_subparsers(title="cleanups", metavar="CLEANUP", required=True)
     weekly = cleanups.add_parser(

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -166,6 +166,7 @@ def plan(args: argparse.Namespace) -> Stack:
         )
     )
     stack.urls += [("Prometheus", prometheus_url), ("Metrics", f"{exporter_url}/metrics")]
+    add_prefect(stack, args)
     return stack
 
 
@@ -268,10 +269,6 @@ def add_prefect(stack: Stack, args: argparse.Namespace) -> None:
     stack.notes.append(f"flows mail to {mail}")
 
 
-# Later parts of the stack hook in here: each takes the stack and adds its components.
-EXTENSIONS: list[Callable[[Stack, argparse.Namespace], None]] = [add_prefect]
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m stackwatch.launcher",
@@ -299,10 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    stack = plan(args)
     try:
-        for extend in EXTENSIONS:
-            extend(stack, args)
+        stack = plan(args)
     except StackwatchError as exc:
         print(f"stackwatch: {exc}", file=sys.stderr)  # noqa: T201
         return exc.exit_code

@@ -24,7 +24,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from stackwatch.launcher import EXTENSIONS, build_parser, plan, run
+from stackwatch.launcher import build_parser, plan, run
 from tests.support.procs import free_port, require_binary, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,8 +44,6 @@ def test_prefect_server_and_flows_agree_on_one_api_address(tmp_path: Path) -> No
         ]
     )
     stack = plan(args)
-    for extend in EXTENSIONS:
-        extend(stack, args)
     components = {c.name: c for c in stack.components}
     server, flows = components["prefect-server"], components["flows"]
     api = "http://127.0.0.1:14200/api"
