@@ -2,22 +2,26 @@
 
 Run: ``.venv/bin/python bench/collectors.py`` (``--scrapes``, ``--counts``, ``--pods``).
 Docker: a real dockerd on its own socket (as in the tests), idle containers made with
-``docker create``, the exporter scraped over HTTP. The first scrape after adding containers
-inspects each new one (cold); later scrapes make one list call and inspect nothing (warm).
+``docker create``, the exporter scraped over HTTP in both of its modes. "events" is the default:
+the collector follows Docker's event stream, so the first scrape after adding containers
+inspects each new one (cold) and later scrapes make no API call at all (warm). "list" is
+``docker.events: false``, and what every scrape costs while the stream is down and once every
+``docker.resync_interval``: one list call per scrape, inspecting nothing when nothing changed.
 For comparison the SDK's ``containers.list(all=True)``, which inspects every container, is
 timed too. Kubernetes: the real client against a local server answering with a 2,000-pod list
 (the test fixtures cloned); the refresh runs in the background, the scrape serves the snapshot.
 
-"collect()" is the collector's own part of a scrape (for Docker: the list call, inspects of
-changed containers, building the samples); the rest of a scrape is prometheus_client's text
-exposition, about 14 us of CPU per series here. Wall times depend on what else the machine
-runs (the load average is printed); "scrape CPU" is the CPU time of this process during a
-scrape (exporter and HTTP client), which depends on it less.
+"collect()" is the collector's own part of a scrape (for Docker: the list call if any, inspects
+of changed containers, building the samples); the rest of a scrape is the text exposition.
+Wall times depend on what else the machine runs (the load average is printed); "scrape CPU" is
+the CPU time of this process during a scrape (exporter and HTTP client), which depends on it
+less.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import statistics
@@ -72,6 +76,14 @@ def series_count(text: str) -> int:
     return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
 
 
+def scrape(session: requests.Session, url: str) -> None:
+    session.get(url, timeout=60).raise_for_status()
+
+
+def collect_all(collector: DockerCollector) -> None:
+    list(collector.collect())
+
+
 def create_idle(daemon: DockerDaemon, start: int, stop: int) -> None:
     """``docker create`` containers idle-<start>..idle-<stop-1> (created, never started)."""
     api = daemon.api
@@ -89,42 +101,52 @@ def create_idle(daemon: DockerDaemon, start: int, stop: int) -> None:
 def bench_docker(counts: list[int], scrapes: int) -> tuple[list[list[str]], list[str]]:
     rows, notes = [], []
     with DockerDaemon() as daemon:
-        config = Config.model_validate({"docker": {"host": daemon.host, "timeout": "30s"}})
-        collector = DockerCollector.from_config(config)
-        exporter = Exporter({"docker": collector})
-        host, port = exporter.serve("127.0.0.1:0")
-        url = f"http://{host}:{port}/metrics"
+        exporters: dict[str, tuple[DockerCollector, Exporter, str]] = {}
+        for mode, events in (("events", True), ("list", False)):
+            config = Config.model_validate(
+                {"docker": {"host": daemon.host, "timeout": "30s", "events": events}}
+            )
+            collector = DockerCollector.from_config(config)
+            exporter = Exporter({"docker": collector})
+            host, port = exporter.serve("127.0.0.1:0")
+            exporters[mode] = (collector, exporter, f"http://{host}:{port}/metrics")
         session = requests.Session()
         created = 0
         try:
+            deadline = time.monotonic() + 30
+            while not exporters["events"][0].watching and time.monotonic() < deadline:
+                time.sleep(0.05)
             for count in counts:
                 create_idle(daemon, created, count)
                 created = max(created, count)
-                start = time.perf_counter()
-                text = session.get(url, timeout=120).text
-                cold = time.perf_counter() - start
-                wall, cpu = timed(lambda: session.get(url, timeout=60).raise_for_status(), scrapes)
-                collect, _ = timed(lambda: list(collector.collect()), scrapes)
+                time.sleep(0.5)  # the last create events reach the stream
+                for mode, (collector, _, url) in exporters.items():
+                    start = time.perf_counter()
+                    text = session.get(url, timeout=120).text
+                    cold = time.perf_counter() - start
+                    wall, cpu = timed(functools.partial(scrape, session, url), scrapes)
+                    collect, _ = timed(functools.partial(collect_all, collector), scrapes)
+                    rows.append(
+                        [
+                            f"docker, {mode}",
+                            f"{count} containers",
+                            ms(cold),
+                            ms(statistics.median(wall)),
+                            ms(percentile(wall, 0.95)),
+                            ms(statistics.median(collect)),
+                            ms(statistics.median(cpu)),
+                            str(series_count(text)),
+                        ]
+                    )
                 sdk, _ = timed(lambda: daemon.client.containers.list(all=True), 3)
-                rows.append(
-                    [
-                        "docker",
-                        f"{count} containers",
-                        ms(cold),
-                        ms(statistics.median(wall)),
-                        ms(percentile(wall, 0.95)),
-                        ms(statistics.median(collect)),
-                        ms(statistics.median(cpu)),
-                        str(series_count(text)),
-                    ]
-                )
                 notes.append(
                     f"docker, {count} containers: the SDK's containers.list(all=True) "
                     f"(an inspect per container) takes {ms(statistics.median(sdk))}"
                 )
                 print(f"  docker {count}: done", file=sys.stderr)
         finally:
-            exporter.close()
+            for _, exporter, _ in exporters.values():
+                exporter.close()
     return rows, notes
 
 

@@ -190,6 +190,8 @@ class DockerConfig(_Model):
     enabled: bool = True
     host: str = "unix:///var/run/docker.sock"
     timeout: Duration = 5.0
+    events: bool = True
+    resync_interval: Duration = Field(default=300.0, gt=0)
 
 
 class KubernetesConfig(_Model):

@@ -81,14 +81,24 @@ def success(registry: CollectorRegistry) -> float | None:
 
 
 class CountingClient:
-    """The real API client, recording which containers get inspected."""
+    """The real API client, recording its list and inspect calls in ``calls``."""
 
-    def __init__(self, api: docker.APIClient, before_return: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        api: docker.APIClient,
+        calls: list[tuple[str, str]] | None = None,
+        before_return: Callable[[], None] | None = None,
+    ):
         self.api = api
-        self.inspected: list[str] = []
+        self.calls = [] if calls is None else calls
         self.before_return = before_return
 
+    @property
+    def inspected(self) -> list[str]:
+        return [container_id for call, container_id in self.calls if call == "inspect"]
+
     def containers(self, **kwargs: Any) -> Any:
+        self.calls.append(("list", ""))
         listing = self.api.containers(**kwargs)
         if self.before_return is not None:
             hook, self.before_return = self.before_return, None
@@ -96,11 +106,28 @@ class CountingClient:
         return listing
 
     def inspect_container(self, container_id: str) -> Any:
-        self.inspected.append(container_id)
+        self.calls.append(("inspect", container_id))
         return self.api.inspect_container(container_id)
+
+    def events(self, **kwargs: Any) -> Any:
+        return self.api.events(**kwargs)
 
     def close(self) -> None:
         self.api.close()
+
+
+def counting_factory(host: str, calls: list[tuple[str, str]]) -> Callable[[], Any]:
+    """A client factory (a new client per call, as the collector needs) sharing ``calls``."""
+    return lambda: CountingClient(
+        docker.APIClient(base_url=host, version="auto", timeout=10), calls
+    )
+
+
+def following(collector: DockerCollector) -> DockerCollector:
+    """Start the collector's event stream and wait until it is connected."""
+    collector.start()
+    wait_for(lambda: collector.watching, 20, "the Docker event stream")
+    return collector
 
 
 @pytest.fixture
@@ -113,9 +140,12 @@ def cleanup(dockerd: DockerDaemon) -> Iterator[list[Any]]:
             container.remove(force=True)
 
 
-@pytest.fixture
-def collector(dockerd: DockerDaemon) -> Iterator[DockerCollector]:
+@pytest.fixture(params=["events", "list"])
+def collector(dockerd: DockerDaemon, request: pytest.FixtureRequest) -> Iterator[DockerCollector]:
+    """The collector as the exporter runs it (following events), and listing on every scrape."""
     collector = DockerCollector.from_config(docker_config(dockerd.host))
+    if request.param == "events":
+        following(collector)
     yield collector
     collector.close()
 
@@ -271,8 +301,12 @@ def test_lifecycle_running_paused_exited_removed(
     container.stop()
     wait_for(state_is("exited"), 10, "exited")
     container.remove()
-    text = generate_latest(registry).decode()
-    assert container.name not in text
+
+    def gone() -> str | None:
+        text = generate_latest(registry).decode()
+        return text if container.name not in text else None
+
+    text = wait_for(gone, 10, "the removed container to disappear")
     assert container.id not in text
     assert success(registry) == 1.0
 
@@ -281,22 +315,96 @@ def test_lifecycle_running_paused_exited_removed(
 def test_only_new_or_changed_containers_are_inspected(
     dockerd: DockerDaemon, cleanup: list[Any]
 ) -> None:
+    """Without the event stream every scrape lists, and inspects only what changed."""
     client = CountingClient(docker.APIClient(base_url=dockerd.host, version="auto", timeout=10))
-    collector = DockerCollector(lambda: client)
+    collector = DockerCollector(lambda: client, watch_events=False)
+    collector.start()  # events off: no stream
     registry = build_registry({"docker": collector})
     mine = [dockerd.create("sleep 300", name=unique("cache")) for _ in range(3)]
     cleanup.extend(mine)
     ids = {c.id for c in mine}
     assert success(registry) == 1.0
     assert ids <= set(client.inspected)
-    client.inspected.clear()
+    client.calls.clear()
     assert success(registry) == 1.0
+    assert client.calls.count(("list", "")) == 1
     assert not ids & set(client.inspected), "unchanged containers were inspected again"
     mine[0].start()
     assert success(registry) == 1.0
     assert ids & set(client.inspected) == {mine[0].id}
     running = {**labels_of(mine[0]), "status": "running"}
     assert value(registry, "container_state_status", running) == 1.0
+    assert not collector.watching
+    collector.close()
+
+
+@pytest.mark.integration
+def test_quiet_scrapes_make_no_api_call_while_following_events(
+    dockerd: DockerDaemon, cleanup: list[Any]
+) -> None:
+    calls: list[tuple[str, str]] = []
+    collector = following(DockerCollector(counting_factory(dockerd.host, calls)))
+    registry = build_registry({"docker": collector})
+    mine = [dockerd.create("sleep 300", name=unique("quiet")) for _ in range(3)]
+    cleanup.extend(mine)
+    ids = {c.id for c in mine}
+    wait_for(
+        lambda: all(value(registry, "container_health_state", labels_of(c)) for c in mine),
+        10,
+        "the new containers",
+    )
+    time.sleep(0.5)  # let the create events arrive and be inspected by one more scrape
+    assert success(registry) == 1.0
+    calls.clear()
+    for _ in range(3):
+        assert success(registry) == 1.0
+    # (the engine is shared with other tests: only calls about these containers count)
+    assert ("list", "") not in calls, "a quiet scrape listed every container"
+    assert not ids & {container_id for _, container_id in calls}, "a quiet scrape inspected"
+
+    mine[0].start()
+    running = {**labels_of(mine[0]), "status": "running"}
+    wait_for(lambda: value(registry, "container_state_status", running) == 1.0, 10, "running")
+    assert ("list", "") not in calls, "an event made the collector list every container"
+    assert ids & {container_id for _, container_id in calls} == {mine[0].id}
+
+    calls.clear()
+    mine[1].remove()
+    wait_for(
+        lambda: value(registry, "container_health_state", labels_of(mine[1])) is None,
+        10,
+        "the removed container to disappear",
+    )
+    assert ("list", "") not in calls
+    assert ids & {container_id for _, container_id in calls} == {mine[1].id}
+    collector.close()
+
+
+@pytest.mark.integration
+def test_a_full_list_runs_every_resync_interval_even_when_quiet(dockerd: DockerDaemon) -> None:
+    calls: list[tuple[str, str]] = []
+    collector = DockerCollector(counting_factory(dockerd.host, calls), resync_interval=0.5)
+    following(collector)
+    registry = build_registry({"docker": collector})
+    assert success(registry) == 1.0  # the first scrape lists
+    calls.clear()
+    assert success(registry) == 1.0
+    assert ("list", "") not in calls
+    time.sleep(0.6)
+    assert success(registry) == 1.0
+    assert ("list", "") in calls
+    collector.close()
+
+
+def test_config_switches_the_event_stream_off_and_sets_the_resync_interval() -> None:
+    config = Config.model_validate(
+        {"docker": {"events": False, "resync_interval": "2m", "host": "unix:///x.sock"}}
+    )
+    collector = DockerCollector.from_config(config)
+    assert collector.watch_events is False
+    assert collector.resync_interval == 120.0
+    collector.start()
+    assert not collector.watching
     collector.close()
 
 
@@ -324,11 +432,10 @@ def test_container_removed_between_list_and_inspect_is_skipped(
 @pytest.mark.integration
 def test_prometheus_sees_the_restart_loop(
     dockerd: DockerDaemon,
-    collector: DockerCollector,
     cleanup: list[Any],
     start_prometheus: Callable[..., PrometheusServer],
 ) -> None:
-    exporter = Exporter({"docker": collector})
+    exporter = Exporter({"docker": DockerCollector.from_config(docker_config(dockerd.host))})
     host, port = exporter.serve("127.0.0.1:0")
     try:
         prometheus = start_prometheus([f"{host}:{port}"])
@@ -382,8 +489,12 @@ def test_counts_by_state_are_zero_not_absent(spare_dockerd: DockerDaemon) -> Non
 def test_dockerd_stopped_mid_run(
     spare_dockerd: DockerDaemon, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Scrapes go on without the daemon; the event stream reconnects when it is back."""
     config = docker_config(spare_dockerd.host)
-    exporter = Exporter({"host": HostCollector.from_config(config), **build_collectors(config)})
+    collectors = build_collectors(config)
+    docker_collector = collectors["docker"]
+    assert isinstance(docker_collector, DockerCollector)
+    exporter = Exporter({"host": HostCollector.from_config(config), **collectors})
     address = "{}:{}".format(*exporter.serve("127.0.0.1:0"))
 
     def scrape() -> str:
@@ -394,9 +505,11 @@ def test_dockerd_stopped_mid_run(
         return response.text
 
     try:
+        wait_for(lambda: docker_collector.watching, 20, "the Docker event stream")
         assert 'stackwatch_scrape_collector_success{collector="docker"} 1.0' in scrape()
-        with caplog.at_level(logging.INFO, logger="exporter.registry"):
+        with caplog.at_level(logging.INFO):
             spare_dockerd.terminate()
+            wait_for(lambda: not docker_collector.watching, 10, "the event stream to end")
             for _ in range(3):
                 text = scrape()
                 assert 'stackwatch_scrape_collector_success{collector="docker"} 0.0' in text
@@ -405,9 +518,19 @@ def test_dockerd_stopped_mid_run(
                 assert "stackwatch_docker_containers" not in text
             spare_dockerd.restart()
             assert 'stackwatch_scrape_collector_success{collector="docker"} 1.0' in scrape()
+            wait_for(lambda: docker_collector.watching, 30, "the event stream to reconnect")
+            container = spare_dockerd.create("sleep 300", name=unique("back"))
+            try:
+                wait_for(lambda: container.name in scrape(), 10, "a container made after it")
+            finally:
+                container.remove(force=True)
         messages = [r.getMessage() for r in caplog.records]
         assert len([m for m in messages if m.startswith("collector docker failed")]) == 1
         assert "collector docker recovered" in messages
+        assert len([m for m in messages if m.startswith("Docker event stream ended")]) == 1
+        assert (
+            messages.count("following Docker events; scrapes inspect only changed containers") == 1
+        )
     finally:
         exporter.close()
 

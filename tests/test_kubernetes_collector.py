@@ -29,7 +29,7 @@ from exporter.collectors.kubernetes import KubernetesCollector
 from exporter.registry import build_registry
 from exporter.server import Exporter
 from stackwatch.config import Config
-from tests.support.http import LocalServer, SilentServer
+from tests.support.http import LocalServer, SilentServer, self_signed_cert
 from tests.support.procs import wait_for
 
 FIXTURES = Path(__file__).parent / "fixtures" / "k8s"
@@ -50,11 +50,14 @@ def load_fixture(name: str) -> dict[str, Any]:
 class FakeApiServer:
     """Answers list calls like the API server: ``limit`` pages, an opaque ``continue`` token."""
 
-    def __init__(self, lists: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, lists: dict[str, dict[str, Any]] | None = None, tls: tuple[Path, Path] | None = None
+    ) -> None:
         self.lists = lists or {path: load_fixture(name) for path, name in LIST_PATHS.items()}
         self.status = 200
         self.requests: list[str] = []
-        self.server = LocalServer(self._handle)
+        self.authorizations: set[str | None] = set()
+        self.server = LocalServer(self._handle, tls=tls)
         self.url = self.server.url
 
     def __enter__(self) -> FakeApiServer:
@@ -71,6 +74,7 @@ class FakeApiServer:
 
     def _handle(self, request: BaseHTTPRequestHandler) -> tuple[int, bytes]:
         self.requests.append(request.path)
+        self.authorizations.add(request.headers.get("Authorization"))
         url = urlsplit(request.path)
         if self.status != 200:
             return self.status, self._status(
@@ -226,6 +230,39 @@ def test_exact_kube_state_metrics_series(collector: KubernetesCollector) -> None
     assert kube_series(registry) == expected_cluster()
     text = "\n".join(f"{f.name} {f.type}" for f in registry.collect())
     assert "kube_pod_container_status_restarts counter" in text
+
+
+def test_in_cluster_config_reads_the_service_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``in_cluster: true`` as in a pod: the API address from KUBERNETES_SERVICE_HOST/PORT, the
+    service account's token and CA certificate from their files. No API server can run here: the
+    local server answers the same fixture JSON over TLS with a certificate the CA file holds."""
+    from kubernetes.config import incluster_config
+
+    cert, key, _ = self_signed_cert(tmp_path, days=30)
+    token = tmp_path / "token"
+    token.write_text("service-account-token")
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(cert))
+    config = Config.model_validate({"kubernetes": {"enabled": True, "in_cluster": True}})
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    outside = KubernetesCollector.from_config(config)
+    outside.refresh()
+    with pytest.raises(Exception, match="Service host/port is not set"):
+        list(outside.collect())
+
+    with FakeApiServer(tls=(cert, key)) as server:
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", server.url.rsplit(":", 1)[1])
+        collector = KubernetesCollector.from_config(config)
+        collector.refresh()
+        registry = build_registry({"kubernetes": collector})
+        assert success(registry) == 1.0
+        assert kube_series(registry) == expected_cluster()
+        collector.close()
+    assert server.authorizations == {"bearer service-account-token"}
 
 
 def test_lists_are_paginated_with_limit_and_continue(
