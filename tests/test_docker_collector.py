@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import multiprocessing
 import os
@@ -11,8 +12,10 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import docker
 import pytest
@@ -31,6 +34,7 @@ from exporter.registry import build_registry
 from exporter.server import Exporter
 from stackwatch.config import Config
 from tests.support.dockerd import DockerDaemon
+from tests.support.http import LocalServer
 from tests.support.procs import require_binary, wait_for
 from tests.support.prometheus import PrometheusServer
 
@@ -533,6 +537,37 @@ def test_dockerd_stopped_mid_run(
         )
     finally:
         exporter.close()
+
+
+def test_an_engine_refusing_the_event_stream_is_listed_on_every_scrape(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A socket proxy that allows listing but not ``/events``: scrapes still work, by listing,
+    and the refusal is logged once, not on every retry. A local HTTP server plays the proxy
+    (answering the Engine API's JSON), since the real engine always allows events."""
+
+    def handle(request: BaseHTTPRequestHandler) -> tuple[int, bytes]:
+        path = urlsplit(request.path).path
+        if path == "/version":
+            return 200, json.dumps({"ApiVersion": "1.41", "Version": "20.10.24"}).encode()
+        if path.endswith("/containers/json"):
+            return 200, b"[]"
+        return 403, json.dumps({"message": "events are not allowed by the proxy"}).encode()
+
+    with LocalServer(handle) as proxy, caplog.at_level(logging.INFO):
+        host = proxy.url.replace("http://", "tcp://")
+        collector = DockerCollector.from_config(docker_config(host))
+        collector.start()
+        registry = build_registry({"docker": collector})
+        time.sleep(3.5)  # three attempts: at once, after 1 s and after 2 more
+        assert success(registry) == 1.0
+        assert value(registry, "stackwatch_docker_containers", {"state": "running"}) == 0.0
+        assert not collector.watching
+        collector.close()
+    warnings = [r.getMessage() for r in caplog.records if "cannot follow Docker events" in r.msg]
+    assert len(warnings) == 1
+    assert "403" in warnings[0]
+    assert "events are not allowed by the proxy" in warnings[0]
 
 
 def test_missing_socket_fails_fast_without_connecting_at_construction(tmp_path: Path) -> None:

@@ -158,6 +158,20 @@ def build_client(host: str, timeout: float) -> docker.APIClient:
     return docker.APIClient(base_url=host, version="auto", timeout=timeout)
 
 
+def raise_for_stream_status(stream: Any) -> None:
+    """Raise the API error an event stream was answered with: the SDK streams any answer."""
+    response = stream._response
+    if response.status_code < 400:
+        return
+    try:
+        explanation = str(response.json().get("message") or response.text)
+    except (ValueError, AttributeError):  # not JSON, or not an object
+        explanation = response.text
+    finally:
+        response.close()
+    raise docker.errors.APIError("events", response=response, explanation=explanation)
+
+
 class DockerCollector(Collector):
     """Container state, health and restarts from the Docker Engine API.
 
@@ -248,12 +262,25 @@ class DockerCollector(Collector):
     def _watch(self) -> None:
         """Follow the event stream, reconnecting with backoff until ``close``."""
         failures = 0
+        last_error: str | None = None
         while not self._stop.is_set():
             connected_at = time.monotonic()
             try:
                 self._follow()
             except Exception as exc:  # noqa: BLE001 - the daemon is down or refuses: retry
-                log.debug("docker event stream: %s: %s", type(exc).__name__, exc)
+                # once per kind of failure (messages carry object addresses that change), and
+                # not when the stream just ended: the daemon going away was logged then
+                error = type(exc).__name__
+                if last_error not in (error, "ended") and not self._stop.is_set():
+                    log.warning(
+                        "cannot follow Docker events (%s: %s); listing containers on every "
+                        "scrape and retrying",
+                        error,
+                        exc,
+                    )
+                last_error = error
+            else:
+                last_error = "ended"
             if time.monotonic() - connected_at > 60:
                 failures = 0
             self._stop.wait(min(RECONNECT_MAX_DELAY, 2.0**failures))
@@ -270,6 +297,7 @@ class DockerCollector(Collector):
                 filters={"type": ["container"], "event": list(EVENT_ACTIONS)},
                 decode=True,
             )
+            raise_for_stream_status(stream)
             with self._lock:
                 if self._stop.is_set():
                     stream.close()
