@@ -357,8 +357,14 @@ def test_quiet_scrapes_make_no_api_call_while_following_events(
         10,
         "the new containers",
     )
-    time.sleep(0.5)  # let the create events arrive and be inspected by one more scrape
-    assert success(registry) == 1.0
+
+    def quiet_scrape() -> bool:
+        calls.clear()
+        assert success(registry) == 1.0
+        return ("list", "") not in calls and not ids & {container_id for _, container_id in calls}
+
+    # the first scrape lists; the create events may still make the next one inspect
+    wait_for(quiet_scrape, 10, "a scrape after the create events")
     calls.clear()
     for _ in range(3):
         assert success(registry) == 1.0
@@ -387,14 +393,14 @@ def test_quiet_scrapes_make_no_api_call_while_following_events(
 @pytest.mark.integration
 def test_a_full_list_runs_every_resync_interval_even_when_quiet(dockerd: DockerDaemon) -> None:
     calls: list[tuple[str, str]] = []
-    collector = DockerCollector(counting_factory(dockerd.host, calls), resync_interval=0.5)
+    collector = DockerCollector(counting_factory(dockerd.host, calls), resync_interval=1.5)
     following(collector)
     registry = build_registry({"docker": collector})
     assert success(registry) == 1.0  # the first scrape lists
     calls.clear()
     assert success(registry) == 1.0
     assert ("list", "") not in calls
-    time.sleep(0.6)
+    time.sleep(1.6)
     assert success(registry) == 1.0
     assert ("list", "") in calls
     collector.close()
@@ -546,12 +552,15 @@ def test_an_engine_refusing_the_event_stream_is_listed_on_every_scrape(
     and the refusal is logged once, not on every retry. A local HTTP server plays the proxy
     (answering the Engine API's JSON), since the real engine always allows events."""
 
+    event_requests: list[str] = []
+
     def handle(request: BaseHTTPRequestHandler) -> tuple[int, bytes]:
         path = urlsplit(request.path).path
         if path == "/version":
             return 200, json.dumps({"ApiVersion": "1.41", "Version": "20.10.24"}).encode()
         if path.endswith("/containers/json"):
             return 200, b"[]"
+        event_requests.append(path)
         return 403, json.dumps({"message": "events are not allowed by the proxy"}).encode()
 
     with LocalServer(handle) as proxy, caplog.at_level(logging.INFO):
@@ -559,7 +568,8 @@ def test_an_engine_refusing_the_event_stream_is_listed_on_every_scrape(
         collector = DockerCollector.from_config(docker_config(host))
         collector.start()
         registry = build_registry({"docker": collector})
-        time.sleep(3.5)  # three attempts: at once, after 1 s and after 2 more
+        # three attempts: at once, after 1 s and after 2 more
+        wait_for(lambda: len(event_requests) >= 3, 10, "three tries of /events")
         assert success(registry) == 1.0
         assert value(registry, "stackwatch_docker_containers", {"state": "running"}) == 0.0
         assert not collector.watching
