@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tomllib
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -892,9 +893,23 @@ def test_worker_registers_the_deployments_and_a_restart_picks_up_a_new_flow(
         assert sorted(deployments) == sorted([*SEVEN, "disk-usage-report"])
         new = deployments["disk-usage-report"]
         assert new["work_pool_name"] == "stackwatch"
-        run = requests.post(
-            f"{prefect_server}/deployments/{new['id']}/create_flow_run", json={}, timeout=10
-        ).json()
+
+        key = f"e2e-{uuid.uuid4()}"
+
+        def create_run() -> dict[str, Any]:
+            # Retried: SQLite may be busy with the scheduler's runs of the seven (a 503); the
+            # key makes a retried request return the same run, not a second one.
+            response = requests.post(
+                f"{prefect_server}/deployments/{new['id']}/create_flow_run",
+                json={"idempotency_key": key},
+                timeout=30,
+            )
+            if not response.ok:
+                raise RuntimeError(f"HTTP {response.status_code}: {response.text[:500]}")
+            created: dict[str, Any] = response.json()
+            return created
+
+        run = wait_for(create_run, 60, "a run of the new deployment", 1)
 
         def finished() -> str | None:
             state = requests.get(f"{prefect_server}/flow_runs/{run['id']}", timeout=10).json()
