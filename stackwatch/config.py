@@ -152,6 +152,7 @@ class ExporterConfig(_Model):
         r"|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs"
         r"|squashfs|erofs|sysfs|tracefs)$"
     )
+    filesystem_mount_timeout: Duration = Field(default=5.0, gt=0)
 
     @field_validator("collectors")
     @classmethod

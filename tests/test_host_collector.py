@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,8 @@ from exporter.collectors.host import (
 from exporter.errors import ExporterError
 from exporter.registry import build_registry
 from stackwatch.config import ExporterConfig
+from tests.support.fuse import hung_mount
+from tests.support.procs import wait_for
 
 PROC = Path(__file__).parent / "fixtures" / "proc"
 GOLDEN = Path(__file__).parent / "fixtures" / "golden" / "host.prom"
@@ -176,6 +181,71 @@ def test_unreadable_mount_point_is_a_device_error(tmp_path: Path) -> None:
     assert (
         registry.get_sample_value("stackwatch_scrape_collector_success", {"collector": "host"}) == 1
     )
+
+
+@pytest.mark.integration
+def test_a_hung_mount_is_skipped_after_the_timeout_until_it_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real hung filesystem (tests/support/fuse.py): statvfs blocks as on a dead NFS server.
+
+    The fake mount table lists it as the NFS export it stands for."""
+    root = make_root(tmp_path)
+    with (root / "proc" / "1" / "mounts").open("a") as mounts:
+        mounts.write("nas:/export/backup /mnt/backup nfs4 rw,relatime,hard 0 0\n")
+    (root / "mnt" / "backup").mkdir(parents=True)
+    host = HostCollector(
+        root,
+        DEFAULTS.filesystem_mount_points_exclude,
+        DEFAULTS.filesystem_fs_types_exclude,
+        clock_ticks=100,
+        mount_timeout=0.5,
+    )
+    registry = build_registry({"host": host})
+    hung = {"device": "nas:/export/backup", "fstype": "nfs4", "mountpoint": "/mnt/backup"}
+    healthy = {"device": "/dev/vda1", "fstype": "ext4", "mountpoint": "/"}
+
+    def scrape() -> tuple[float, dict[str, float | None]]:
+        # on a thread: a scrape that hangs fails the test instead of hanging it
+        texts: list[str] = []
+        started = time.perf_counter()
+        thread = threading.Thread(
+            target=lambda: texts.append(generate_latest(registry).decode()), daemon=True
+        )
+        thread.start()
+        thread.join(10)
+        elapsed = time.perf_counter() - started
+        assert texts, "the scrape hung on the hung mount"
+        text = texts[0]
+        assert 'stackwatch_scrape_collector_success{collector="host"} 1.0' in text
+        return elapsed, {
+            "hung_error": registry.get_sample_value("node_filesystem_device_error", hung),
+            "hung_size": registry.get_sample_value("node_filesystem_size_bytes", hung),
+            "healthy_size": registry.get_sample_value("node_filesystem_size_bytes", healthy),
+        }
+
+    with caplog.at_level(logging.INFO, logger="exporter.collectors.host"):
+        with hung_mount(root / "mnt" / "backup") as mount:
+            elapsed, seen = scrape()
+            assert elapsed < 3, "the first scrape waited on the hung mount past its timeout"
+            assert seen["hung_error"] == 1.0
+            assert seen["hung_size"] is None
+            assert seen["healthy_size"]
+            # later scrapes skip it without waiting, and no second call piles up on it
+            for _ in range(3):
+                elapsed, seen = scrape()
+                assert elapsed < 0.4
+                assert seen["hung_error"] == 1.0
+                assert seen["healthy_size"]
+            assert host.mount_stats.stuck == {str(root / "mnt" / "backup")}
+            mount.abort()  # the blocked call returns (with an error): the mount is retried
+            wait_for(lambda: not host.mount_stats.stuck, 5, "the blocked call to return")
+        elapsed, seen = scrape()
+        assert seen["hung_error"] == 0.0
+        assert seen["hung_size"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "statvfs blocked for over 0.5s" in m]) == 1
+    assert any(m.endswith("answers again") for m in messages)
 
 
 def test_golden_exposition(tmp_path: Path) -> None:

@@ -1,5 +1,11 @@
 """Host metrics with node_exporter's names, read from ``/proc`` under a configurable root.
 
+Filesystem sizes come from ``statvfs``, which blocks for as long as a hard-mounted NFS server
+(or a FUSE daemon) does not answer. As node_exporter does, a network or FUSE mount whose call is
+still blocked after ``filesystem_mount_timeout`` is marked stuck: the scrape goes on without it,
+and later scrapes report it with ``node_filesystem_device_error`` 1 and skip it until that call
+returns.
+
 # HELP node_cpu_seconds_total Seconds the CPUs spent in each mode.
 # TYPE node_cpu_seconds_total counter
 # HELP node_memory_MemTotal_bytes Memory information field MemTotal_bytes.
@@ -12,11 +18,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import re
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -153,6 +162,119 @@ def _read(path: Path) -> str:
         raise ExporterError(f"{path}: no such file (is exporter.rootfs right?)") from None
 
 
+log = logging.getLogger(__name__)
+
+StatResult = os.statvfs_result | OSError
+# Filesystem types whose statvfs waits on a server or a user-space daemon.
+CAN_HANG = re.compile(
+    r"^(nfs4?|cifs|smb3?|smbfs|ceph|glusterfs|9p|afs|lustre|gpfs|beegfs|davfs|ncpfs"
+    r"|fuse(blk)?(\..+)?)$"
+)
+
+
+def _statvfs(target: str) -> StatResult:
+    try:
+        return os.statvfs(target)
+    except OSError as exc:
+        return exc
+
+
+@dataclass
+class _StatBatch:
+    """The mounts one worker stats in order, what it has got so far and when its call began."""
+
+    targets: list[str]
+    results: dict[str, StatResult] = field(default_factory=dict)
+    current: str | None = None
+    call_started: float = 0.0
+    abandoned: bool = False  # its current call got stuck: another worker has the rest
+
+
+class MountStats:
+    """``statvfs`` of many mount points, no call waited on longer than ``timeout``.
+
+    The calls run in order on a worker thread. When one has been running for ``timeout``, its
+    mount is marked stuck, a new worker goes on with the rest, and the blocked one is left to
+    finish whenever it can: it unmarks the mount when it does, and then ends.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._changed = threading.Condition()
+        self._stuck: set[str] = set()
+        self._queue: queue.SimpleQueue[_StatBatch] | None = None
+
+    @property
+    def stuck(self) -> set[str]:
+        with self._changed:
+            return set(self._stuck)
+
+    def _work(self, batches: queue.SimpleQueue[_StatBatch]) -> None:
+        while True:
+            batch = batches.get()
+            for target in batch.targets:
+                with self._changed:
+                    batch.current, batch.call_started = target, time.monotonic()
+                try:
+                    result: StatResult = os.statvfs(target)
+                except OSError as exc:
+                    result = exc
+                with self._changed:
+                    batch.results[target] = result
+                    if target in self._stuck:
+                        self._stuck.discard(target)
+                        log.info("filesystem %s answers again", target)
+                    if batch.abandoned:
+                        return  # replaced by another worker
+                    if len(batch.results) == len(batch.targets):
+                        self._changed.notify_all()
+
+    def _submit(self, batch: _StatBatch) -> None:
+        if self._queue is None:
+            self._queue = queue.SimpleQueue()
+            worker = threading.Thread(
+                target=self._work, args=(self._queue,), name="statvfs", daemon=True
+            )
+            worker.start()
+        self._queue.put(batch)
+
+    def _wait(self, batch: _StatBatch) -> str | None:
+        """Wait, holding the condition, until the batch is done (None) or a call is stuck."""
+        while len(batch.results) < len(batch.targets):
+            if batch.current is not None and batch.current not in batch.results:
+                remaining = batch.call_started + self.timeout - time.monotonic()
+                if remaining <= 0:
+                    return batch.current
+            else:  # not started yet
+                remaining = self.timeout
+            self._changed.wait(remaining)
+        return None
+
+    def stat_all(self, targets: Sequence[str]) -> dict[str, StatResult]:
+        """Results by target; stuck targets (and one that just got stuck) are absent."""
+        results: dict[str, StatResult] = {}
+        with self._changed:
+            pending = [t for t in dict.fromkeys(targets) if t not in self._stuck]
+            while pending:
+                batch = _StatBatch(pending)
+                self._submit(batch)
+                blocked = self._wait(batch)
+                results.update(batch.results)
+                if blocked is None:
+                    break
+                batch.abandoned = True
+                self._queue = None  # its worker is blocked: the next batch gets a new one
+                self._stuck.add(blocked)
+                log.warning(
+                    "filesystem %s: statvfs blocked for over %gs (a hung network mount?); "
+                    "reported as a device error until it answers",
+                    blocked,
+                    self.timeout,
+                )
+                pending = [t for t in pending if t not in batch.results and t != blocked]
+        return results
+
+
 class HostCollector(Collector):
     """CPU, memory, filesystems, load, boot time, time, uname and process counts."""
 
@@ -164,8 +286,10 @@ class HostCollector(Collector):
         mount_points_exclude: str,
         fs_types_exclude: str,
         clock_ticks: int | None = None,
+        mount_timeout: float = 5.0,
     ) -> None:
         self.rootfs = rootfs
+        self.mount_stats = MountStats(mount_timeout)
         self.proc = rootfs / "proc"
         self.mount_points_exclude = re.compile(mount_points_exclude)
         self.fs_types_exclude = re.compile(fs_types_exclude)
@@ -177,6 +301,7 @@ class HostCollector(Collector):
             config.exporter.rootfs,
             config.exporter.filesystem_mount_points_exclude,
             config.exporter.filesystem_fs_types_exclude,
+            mount_timeout=config.exporter.filesystem_mount_timeout,
         )
         collector.check()
         return collector
@@ -280,12 +405,17 @@ class HostCollector(Collector):
         error = family(
             "device_error", "Whether an error occurred while getting statistics for the device."
         )
-        for mount in self.mounts():
+        mounts = self.mounts()
+        targets = [str(self.rootfs / mount.mountpoint.lstrip("/")) for mount in mounts]
+        # Network and FUSE filesystems can block: their calls run on a worker with a timeout.
+        # Local ones answer from memory, so they are called inline (a thread handoff per
+        # scrape would cost more than all of their calls together).
+        remote = [t for m, t in zip(mounts, targets, strict=True) if CAN_HANG.match(m.fstype)]
+        stats = self.mount_stats.stat_all(remote)
+        for mount, target in zip(mounts, targets, strict=True):
             values = [mount.device, mount.fstype, mount.mountpoint]
-            target = self.rootfs / mount.mountpoint.lstrip("/")
-            try:
-                st = os.statvfs(target)
-            except OSError:
+            st = stats.get(target) if target in remote else _statvfs(target)
+            if not isinstance(st, os.statvfs_result):  # failed, or stuck
                 error.add_metric(values, 1.0)
                 continue
             error.add_metric(values, 0.0)
