@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -123,6 +124,24 @@ class QueuedMail:
     last_error: str | None
 
 
+def _enable_wal(db: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL, waiting out other processes doing the same on a new database.
+
+    Changing the journal mode needs an exclusive lock, and SQLite answers "database is locked"
+    at once, without its busy handler, when another connection holds one: two flows starting
+    together on a fresh install would otherwise fail.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 class AlertStore:
     """The SQLite state database; use as a context manager or call ``close()``."""
 
@@ -135,7 +154,7 @@ class AlertStore:
             )
             self._db.row_factory = sqlite3.Row
             self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(self._db, timeout)
             self._db.execute("PRAGMA synchronous=NORMAL")
             # one script, one transaction: concurrent first starts create the schema once
             self._db.executescript(

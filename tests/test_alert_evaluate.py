@@ -3,9 +3,11 @@ them (no servers)."""
 
 from __future__ import annotations
 
+import multiprocessing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from alerter.check import AlertStatus, CheckResult
 from alerter.evaluate import (
@@ -236,6 +238,32 @@ def test_store_round_trip_history_and_silences(tmp_path: Path) -> None:
         expired = store.expire_silence(silence.id, now=start + timedelta(minutes=5))
         assert not expired.active(start + timedelta(minutes=6))
         assert store.silences(now=start + timedelta(minutes=6)) == []
+
+
+def _open_store(path: str, start: Any, errors: Any) -> None:
+    start.wait()
+    try:
+        AlertStore(Path(path)).close()
+    except Exception as exc:
+        errors.put(str(exc))
+
+
+def test_processes_opening_a_new_database_together_all_succeed(tmp_path: Path) -> None:
+    """Flows starting in the same minute on a fresh install each open the new database."""
+    context = multiprocessing.get_context("fork")
+    errors = context.Queue()
+    for attempt in range(10):
+        path = tmp_path / f"state-{attempt}.db"
+        start = context.Barrier(6)
+        openers = [
+            context.Process(target=_open_store, args=(str(path), start, errors)) for _ in range(6)
+        ]
+        for opener in openers:
+            opener.start()
+        for opener in openers:
+            opener.join(60)
+            assert opener.exitcode == 0
+    assert errors.empty(), errors.get()
 
 
 def test_outbox_claims_are_exclusive(tmp_path: Path) -> None:
