@@ -13,9 +13,7 @@ import argparse
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,35 +26,20 @@ from alerter.check import query_rules, run_check  # noqa: E402
 from alerter.prom import PrometheusClient  # noqa: E402
 from alerter.rules import load_rules  # noqa: E402
 from stackwatch.config import Config  # noqa: E402
-from tests.support.procs import free_port  # noqa: E402
+from tests.support.http import PROMETHEUS_TEXT, LocalServer, fixed  # noqa: E402
 from tests.support.prometheus import PrometheusServer  # noqa: E402
 
 TARGET_SECONDS = 1.0
 SERIES = 100
 
 
-def serve_metrics() -> tuple[ThreadingHTTPServer, str]:
+def serve_metrics() -> LocalServer:
     lines = []
     for i in range(SERIES):
         lines.append(f'bench_value{{shard="{i}",kind="{i % 5}"}} {i}')
         lines.append(f'bench_counter_total{{shard="{i}"}} {i * 1000 + time.time() % 1000:.0f}')
     body = ("\n".join(lines) + "\n").encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    port = free_port()
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"127.0.0.1:{port}"
+    return LocalServer(fixed(200, body), content_type=PROMETHEUS_TEXT)
 
 
 def write_rules(path: Path, count: int) -> None:
@@ -83,8 +66,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    metrics, target = serve_metrics()
-    with tempfile.TemporaryDirectory(prefix="stackwatch-bench-") as tmp:
+    with serve_metrics() as metrics, tempfile.TemporaryDirectory(prefix="stackwatch-bench-") as tmp:
+        target = metrics.url.removeprefix("http://")
         workdir = Path(tmp)
         (workdir / "prometheus").mkdir()
         prometheus = PrometheusServer(workdir / "prometheus", [target]).start()
@@ -132,7 +115,6 @@ def main() -> int:
             firing = len(result.firing)
         finally:
             prometheus.stop()
-            metrics.shutdown()
 
     queries = args.rules + 1  # the rules plus the up{job} check
     print(

@@ -18,13 +18,17 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.support.http import LocalServer, fixed  # noqa: E402
+from tests.support.procs import free_port  # noqa: E402
+
 NODE_EXPORTER_FLAGS = [
     "--collector.disable-defaults",
     "--collector.cpu",
@@ -34,14 +38,6 @@ NODE_EXPORTER_FLAGS = [
     "--collector.stat",
     "--collector.time",
 ]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -79,21 +75,9 @@ def scrape_latencies(url: str, count: int) -> list[float]:
     return out
 
 
-def local_services(count: int) -> tuple[ThreadingHTTPServer, list[str]]:
-    class Ok(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-    return server, [f"http://127.0.0.1:{port}/health/{i}" for i in range(count)]
+def local_services(count: int) -> tuple[LocalServer, list[str]]:
+    server = LocalServer(fixed(200)).start()
+    return server, [f"{server.url}/health/{i}" for i in range(count)]
 
 
 def load_run(url: str, pid: int, scrapers: int, seconds: float) -> dict[str, float]:
@@ -222,7 +206,7 @@ def main() -> int:
         for proc in procs:
             proc.terminate()
             proc.wait(timeout=10)
-        server.shutdown()
+        server.close()
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

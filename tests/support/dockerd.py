@@ -23,6 +23,8 @@ from typing import Any
 import docker
 import docker.errors
 
+from tests.support.procs import require_binary
+
 BUSYBOX = "/bin/busybox"
 IMAGE = "stackwatch-busybox:test"
 
@@ -270,3 +272,11 @@ class DockerDaemon:
         self.terminate()
         self._unmount_leftovers()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def required_dockerd() -> DockerDaemon:
+    """A DockerDaemon to enter, once dockerd and busybox are known to be installed (skipped
+    locally when they are not, failed under CI)."""
+    binary = require_binary("dockerd", "docker.io")
+    require_binary("busybox", "busybox-static")
+    return DockerDaemon(binary)

@@ -15,16 +15,26 @@ from pathlib import Path
 Handler = Callable[[BaseHTTPRequestHandler], tuple[int, bytes]]
 
 
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"
+
+
 class LocalServer:
     """A threaded HTTP server on 127.0.0.1 answering every GET with ``handler(request)``."""
 
-    def __init__(self, handler: Handler, tls: tuple[Path, Path] | None = None) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        tls: tuple[Path, Path] | None = None,
+        content_type: str | None = None,
+    ) -> None:
         outer = self
 
         class _Request(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 status, body = outer.handler(self)
                 self.send_response(status)
+                if content_type is not None:
+                    self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -44,13 +54,19 @@ class LocalServer:
         self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> LocalServer:
+    def start(self) -> LocalServer:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def fixed(status: int, body: bytes = b"ok", delay: float = 0.0) -> Handler:
