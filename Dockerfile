@@ -14,7 +14,6 @@ COPY pyproject.toml README.md ./
 COPY stackwatch/ stackwatch/
 COPY exporter/ exporter/
 COPY alerter/ alerter/
-COPY reports/ reports/
 COPY flows/ flows/
 RUN /opt/stackwatch/bin/pip install --no-cache-dir .
 

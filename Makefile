@@ -18,7 +18,7 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 run: $(STAMP) system-deps
-	$(BIN)/python -m stackwatch.launcher
+	$(BIN)/python -m flows.launcher
 
 test: $(STAMP) system-deps lint typecheck pytest
 

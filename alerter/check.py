@@ -12,13 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
-from alerter.errors import (
-    AlerterError,
-    MailError,
-    PrometheusError,
-    TransientMailError,
-    TransientPrometheusError,
-)
+from alerter.errors import AlerterError
 from alerter.evaluate import (
     BLIND_ALERT,
     RESOLVED,
@@ -29,14 +23,19 @@ from alerter.evaluate import (
     evaluate_rule,
     window_for,
 )
-from alerter.mail import Mailer
 from alerter.notify import MailRenderer, plan_notification
-from alerter.prom import PrometheusClient, Series
 from alerter.rules import Rule, RuleSet, load_rules
 from alerter.silences import silenced_by
 from alerter.store import AlertStore
-from alerter.templating import format_value
 from stackwatch.config import Config
+from stackwatch.format import format_value
+from stackwatch.mail import Mailer, MailError, TransientMailError
+from stackwatch.prometheus import (
+    PrometheusClient,
+    PrometheusError,
+    Series,
+    TransientPrometheusError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +272,7 @@ def run_check(
             with PrometheusClient(config.prometheus) as client:
                 reasons = _target_reasons(client, config.prometheus.job, group, ts)
                 queries = query_rules(client, group_rules, ts, config.prometheus.max_concurrency)
-        except AlerterError:
+        except (AlerterError, PrometheusError):
             if not dry_run:
                 deliver(store, mailer, time.time())
             raise

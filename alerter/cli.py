@@ -41,9 +41,7 @@ def _since(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
-def register(subparsers: Any) -> None:
-    from stackwatch.cli import add_config_argument
-
+def register(subparsers: Any, config_options: argparse.ArgumentParser) -> None:
     rules = subparsers.add_parser(
         "rules",
         help="validate alerting rule files",
@@ -52,12 +50,12 @@ def register(subparsers: Any) -> None:
     rules_sub = rules.add_subparsers(title="commands", metavar="COMMAND", required=True)
     check = rules_sub.add_parser(
         "check",
+        parents=[config_options],
         help="check rule files",
         description="Check rule files: YAML syntax, schema, unknown keys, duplicate names, "
         "durations, templates and PromQL syntax (with promtool when installed). Prints "
         "FILE:LINE: RULE: MESSAGE for each problem and exits 1 if there is any.",
     )
-    add_config_argument(check)
     check.add_argument(
         "paths",
         nargs="*",
@@ -74,11 +72,11 @@ def register(subparsers: Any) -> None:
     alerts_sub = alerts.add_subparsers(title="commands", metavar="COMMAND", required=True)
     evaluate = alerts_sub.add_parser(
         "evaluate",
+        parents=[config_options],
         help="evaluate rule groups once (no Prefect needed)",
         description="Evaluate rule groups once, as their check flows do: update the state "
         "database and send (or queue) mail. Prints the alert states and what was sent.",
     )
-    add_config_argument(evaluate)
     evaluate.add_argument(
         "--group",
         action="append",
@@ -93,11 +91,11 @@ def register(subparsers: Any) -> None:
     evaluate.set_defaults(func=alerts_evaluate_command)
     listing = alerts_sub.add_parser(
         "list",
+        parents=[config_options],
         help="show alert states from the database",
         description="Show pending and firing alerts (and resolved ones with --all) from the "
         "state database, plus mail still waiting in the outbox.",
     )
-    add_config_argument(listing)
     listing.add_argument("--all", action="store_true", help="include resolved alerts")
     listing.set_defaults(func=alerts_list_command)
 
@@ -109,11 +107,11 @@ def register(subparsers: Any) -> None:
     silence_sub = silence.add_subparsers(title="commands", metavar="COMMAND", required=True)
     add = silence_sub.add_parser(
         "add",
+        parents=[config_options],
         help="add a silence",
         description="Add a silence. Matchers: name=value, name!=value, name=~regex, "
         "name!~regex; an alert is silenced when every matcher matches its labels.",
     )
-    add_config_argument(add)
     add.add_argument(
         "--match",
         "-m",
@@ -129,15 +127,19 @@ def register(subparsers: Any) -> None:
     add.add_argument("--author", default=None, help="who (default: the current user)")
     add.set_defaults(func=silence_add_command)
     slist = silence_sub.add_parser(
-        "list", help="list active silences", description="List active silences (all with --all)."
+        "list",
+        parents=[config_options],
+        help="list active silences",
+        description="List active silences (all with --all).",
     )
-    add_config_argument(slist)
     slist.add_argument("--all", action="store_true", help="include expired silences")
     slist.set_defaults(func=silence_list_command)
     expire = silence_sub.add_parser(
-        "expire", help="end a silence now", description="End a silence now."
+        "expire",
+        parents=[config_options],
+        help="end a silence now",
+        description="End a silence now.",
     )
-    add_config_argument(expire)
     expire.add_argument("id", type=int, metavar="ID", help="silence id from silence list")
     expire.set_defaults(func=silence_expire_command)
 

@@ -14,9 +14,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from alerter.prom import Series
 from alerter.rules import Rule
 from alerter.templating import render
+from stackwatch.prometheus import Series
 
 PENDING = "pending"
 FIRING = "firing"

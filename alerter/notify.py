@@ -8,11 +8,9 @@ evaluation goes into a single message.
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -23,9 +21,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from alerter.errors import AlerterError
 from alerter.evaluate import BLIND_ALERT, FIRING, RESOLVED, AlertState
-from alerter.mail import Mailer
-from alerter.templating import humanize_duration
 from stackwatch.config import Config
+from stackwatch.format import compact_value, humanize_duration, moment_text
+from stackwatch.mail import Mailer
 
 log = logging.getLogger(__name__)
 
@@ -111,22 +109,6 @@ def plan_notification(
 # --- rendering --------------------------------------------------------------------------------
 
 
-def _format_value(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return ""
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.6g}"
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return ""
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "group"
 
@@ -188,13 +170,13 @@ class MailRenderer:
             "new": False,
             "state": alert.state,
             "labels": labels,
-            "value": _format_value(alert.value),
+            "value": compact_value(alert.value),
             "summary": summary,
             "description": description,
             "annotations": annotations,
-            "since": _when(since),
-            "fired_at": _when(alert.fired_at),
-            "resolved_at": _when(alert.resolved_at),
+            "since": moment_text(since),
+            "fired_at": moment_text(alert.fired_at),
+            "resolved_at": moment_text(alert.resolved_at),
             "duration": humanize_duration(end - since) if since is not None and end else "",
             "links": self.links(alert),
         }
@@ -208,7 +190,7 @@ class MailRenderer:
                 {**self.view(a, now), "new": a.fingerprint in new} for a in notification.firing
             ],
             "resolved": [self.view(a, now) for a in notification.resolved],
-            "now": _when(now),
+            "now": moment_text(now),
             "prometheus_url": self.prometheus_url,
             "prefect_ui_url": self.config.links.prefect_ui_url or "",
             "grafana_url": self.config.links.grafana_url or "",

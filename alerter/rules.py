@@ -19,6 +19,7 @@ import yaml
 
 from alerter.templating import TemplateError, check_template
 from stackwatch.config import parse_duration
+from stackwatch.yamlfile import yaml_error
 
 GROUP_KEYS = ("name", "interval", "query_offset", "limit", "labels", "rules")
 RULE_KEYS = ("alert", "expr", "for", "keep_firing_for", "labels", "annotations")
@@ -153,14 +154,8 @@ class _FileLoader:
         try:
             root = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            problem = getattr(exc, "problem", None) or str(exc)
-            context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-            if context and cmark is not None and (mark is None or cmark.line != mark.line):
-                problem += f" ({context} on line {cmark.line + 1})"
-            self.problem(
-                mark.line + 1 if mark is not None else None, None, f"invalid YAML: {problem}"
-            )
+            line, message = yaml_error(exc)
+            self.problem(line, None, message)
             return
         if root is None:
             self.problem(1, None, "empty rule file: expected a mapping with 'groups'")

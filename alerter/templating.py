@@ -11,14 +11,21 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from jinja2 import Template, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from alerter.errors import AlerterError
+from stackwatch.format import (
+    format_value,
+    humanize,
+    humanize1024,
+    humanize_duration,
+    humanize_percentage,
+    humanize_timestamp,
+    to_number,
+)
 
 
 class TemplateError(AlerterError):
@@ -29,127 +36,11 @@ class TemplateError(AlerterError):
         self.line = line
 
 
-# --- Prometheus's humanize functions (same output as Go's) ----------------------------------
-
-
-def _go_g(value: float, precision: int = 4) -> str:
-    """Go's ``%.4g``: like C's, but infinities print as ``+Inf``/``-Inf``."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return f"{value:.{precision}g}"
-
-
-def format_value(value: float) -> str:
-    """A float the way Go's ``%v`` prints it (``95.5``, ``100``, ``1e+06``)."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "0"
-    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
-    exponent = int(exponent)  # finite here, so never the 'n'/'N'/'F' markers
-    text = "".join(str(d) for d in digits)
-    exp = len(text) + exponent - 1
-    prefix = "-" if sign else ""
-    if exp < -4 or exp >= 6:  # Go switches to exponent form like %g
-        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        return f"{prefix}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
-    if exponent >= 0:
-        return prefix + text + "0" * exponent
-    point = len(text) + exponent
-    if point <= 0:
-        return prefix + "0." + "0" * -point + text
-    return prefix + text[:point] + "." + text[point:]
-
-
 class GoFloat(float):
     """``$value``: prints like Go so ``{{ $value }}`` reads ``100``, not ``100.0``."""
 
     def __str__(self) -> str:
         return format_value(self)
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"cannot convert {value!r} to a number") from exc
-
-
-def humanize(value: Any) -> str:
-    v = _number(value)
-    if v == 0 or math.isnan(v) or math.isinf(v):
-        return _go_g(v)
-    prefix = ""
-    if abs(v) >= 1:
-        for p in ("k", "M", "G", "T", "P", "E", "Z", "Y"):
-            if abs(v) < 1000:
-                break
-            prefix, v = p, v / 1000
-        return _go_g(v) + prefix
-    for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
-        if abs(v) >= 1:
-            break
-        prefix, v = p, v * 1000
-    return _go_g(v) + prefix
-
-
-def humanize1024(value: Any) -> str:
-    v = _number(value)
-    if abs(v) <= 1 or math.isnan(v) or math.isinf(v):
-        return _go_g(v)
-    prefix = ""
-    for p in ("ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"):
-        if abs(v) < 1024:
-            break
-        prefix, v = p, v / 1024
-    return _go_g(v) + prefix
-
-
-def humanize_percentage(value: Any) -> str:
-    return _go_g(_number(value) * 100) + "%"
-
-
-def humanize_duration(value: Any) -> str:
-    v = _number(value)
-    if math.isnan(v) or math.isinf(v):
-        return _go_g(v)
-    if v == 0:
-        return "0s"
-    if abs(v) >= 1:
-        sign = "-" if v < 0 else ""
-        v = abs(v)
-        total = int(v)
-        seconds, minutes = total % 60, (total // 60) % 60
-        hours, days = (total // 3600) % 24, total // 86400
-        if days:
-            return f"{sign}{days}d {hours}h {minutes}m {seconds}s"
-        if hours:
-            return f"{sign}{hours}h {minutes}m {seconds}s"
-        if minutes:
-            return f"{sign}{minutes}m {seconds}s"
-        return f"{sign}{_go_g(v)}s"
-    prefix = ""
-    for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
-        if abs(v) >= 1:
-            break
-        prefix, v = p, v * 1000
-    return f"{_go_g(v)}{prefix}s"
-
-
-def humanize_timestamp(value: Any) -> str:
-    v = _number(value)
-    if math.isnan(v) or math.isinf(v):
-        return _go_g(v)
-    moment = datetime.fromtimestamp(v, tz=UTC)
-    return (
-        moment.strftime("%Y-%m-%d %H:%M:%S")
-        + (f".{moment.microsecond:06d}".rstrip("0") if moment.microsecond else "")
-        + " +0000 UTC"
-    )
 
 
 _GO_VERB = re.compile(r"%([-+# 0]*\d*(?:\.\d+)?)([vdsfgeqxX%t])")
@@ -180,7 +71,7 @@ def printf(fmt: str, *args: Any) -> str:
             return f"%{flags}{verb}" % int(arg)
         if verb == "s":
             return f"%{flags}s" % (format_value(arg) if isinstance(arg, float) else arg)
-        return f"%{flags}{verb}" % _number(arg)
+        return f"%{flags}{verb}" % to_number(arg)
 
     return _GO_VERB.sub(one, fmt)
 

@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from alerter.check import query_rules, run_check  # noqa: E402
-from alerter.prom import PrometheusClient  # noqa: E402
 from alerter.rules import load_rules  # noqa: E402
 from stackwatch.config import Config  # noqa: E402
+from stackwatch.prometheus import PrometheusClient  # noqa: E402
 from tests.support.http import PROMETHEUS_TEXT, LocalServer, fixed  # noqa: E402
 from tests.support.prometheus import PrometheusServer  # noqa: E402
 

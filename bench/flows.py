@@ -76,8 +76,8 @@ rules: {{paths: ["{REPO / "rules" / "*.yml"}"]}}
 """
         )
         with prefect_server() as api:
-            from flows.catalog import FLOWS
             from flows.serve import load_flow
+            from stackwatch.catalog import FLOWS
 
             checks = [spec for spec in FLOWS if spec.name.endswith(("-check", "-monitor"))]
             print(f"Prefect API {api}; Prometheus {prometheus.url}; {args.runs} timed runs\n")

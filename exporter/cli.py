@@ -9,17 +9,15 @@ from stackwatch.config import check_listen, load_config
 from stackwatch.errors import ConfigError
 
 
-def register(subparsers: Any) -> None:
-    from stackwatch.cli import add_config_argument
-
+def register(subparsers: Any, config_options: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "exporter",
+        parents=[config_options],
         help="serve Prometheus metrics at /metrics",
         description="Serve host, service, Docker and k3s metrics at /metrics for Prometheus. "
         "Each collector is isolated: one that fails reports "
         "stackwatch_scrape_collector_success 0 and the others carry on.",
     )
-    add_config_argument(parser)
     parser.add_argument(
         "--listen", metavar="HOST:PORT", help="address to listen on (default: exporter.listen)"
     )

@@ -9,11 +9,10 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from alerter.check import CheckResult, run_check
-from alerter.errors import TransientPrometheusError
-from alerter.prom import PrometheusClient
 from flows.hooks import notify_failure
 from flows.retry import network_task
 from stackwatch.config import Config, load_config
+from stackwatch.prometheus import PrometheusClient, TransientPrometheusError
 
 CHECK_TIMEOUT = 300.0  # a check that hangs longer than this fails (and mails) instead
 

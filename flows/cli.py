@@ -6,8 +6,7 @@ import argparse
 import json
 from typing import Any, cast
 
-from flows.catalog import BY_NAME, FLOWS
-from stackwatch.cli import add_config_argument
+from stackwatch.catalog import BY_NAME, FLOWS
 from stackwatch.config import config_path
 from stackwatch.errors import StackwatchError
 
@@ -16,7 +15,7 @@ class FlowRunFailedError(StackwatchError):
     """The flow run ended in a state other than Completed."""
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, config_options: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "flows",
         help="list the Prefect flows or run one now",
@@ -30,13 +29,13 @@ def register(subparsers: Any) -> None:
 
     run = commands.add_parser(
         "run",
+        parents=[config_options],
         help="run one flow now, in this process",
         description="Run one flow now, in this process, and print its final state. The run is "
         "recorded by the Prefect server at $PREFECT_API_URL (e.g. http://127.0.0.1:4200/api "
         "while `make run` is up); without one, Prefect starts a temporary local server.",
     )
     run.add_argument("name", choices=list(BY_NAME), metavar="NAME", help=", ".join(BY_NAME))
-    add_config_argument(run)
     run.set_defaults(func=run_flow)
 
 

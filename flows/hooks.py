@@ -13,14 +13,14 @@ from prefect.client.schemas.objects import FlowRun, State
 from prefect.logging.loggers import flow_run_logger
 from prefect.settings import PREFECT_API_URL
 
-from alerter.mail import Mailer
-from reports.prefect_api import run_url, ui_url
 from stackwatch.config import Config, load_config
 from stackwatch.errors import StackwatchError
+from stackwatch.links import run_url, ui_url
+from stackwatch.mail import Mailer
 
 
 def run_link(config: Config, flow_run_id: object) -> str:
-    """The run's page in the Prefect UI (see ``reports.prefect_api.ui_url``)."""
+    """The run's page in the Prefect UI (see ``stackwatch.links.ui_url``)."""
     return run_url(ui_url(config, PREFECT_API_URL.value()), str(flow_run_id))
 
 

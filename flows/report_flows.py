@@ -8,12 +8,12 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from alerter.errors import TransientMailError
 from flows.hooks import notify_failure
 from flows.retry import network_task
-from reports.cleanup import CleanupReport, run_weekly_cleanup, send_cleanup_report
-from reports.daily import DailyReport, build_daily_report, send_daily_report
 from stackwatch.config import Config, load_config
+from stackwatch.mail import TransientMailError
+from stackwatch.reports.cleanup import CleanupReport, run_weekly_cleanup, send_cleanup_report
+from stackwatch.reports.daily import DailyReport, build_daily_report, send_daily_report
 
 REPORT_TIMEOUT = 1800.0
 

@@ -18,7 +18,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Interval, Schedule
 
-from flows.catalog import BY_NAME, FLOWS, TIMEZONE, FlowSpec
+from stackwatch.catalog import BY_NAME, FLOWS, TIMEZONE, FlowSpec
 from stackwatch.config import parse_duration
 from stackwatch.errors import ConfigError
 

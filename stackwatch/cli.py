@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
 
-from stackwatch import __version__
+import alerter.cli
+import exporter.cli
+import flows.cli
+from stackwatch import __version__, config_cmd
 from stackwatch.errors import StackwatchError
+from stackwatch.reports import cli as reports_cli
 
-# Each module defines ``register(subparsers)`` adding its commands; a command sets ``func``.
-COMMAND_MODULES = (
-    "stackwatch.config_cmd",
-    "exporter.cli",
-    "alerter.cli",
-    "flows.cli",
-    "reports.cli",
-)
+# Each area adds its commands with ``register(subparsers, config_options)``; a command sets
+# ``func``. The areas import nothing from here: the shared ``--config`` option is handed to them.
+AREAS = (config_cmd, exporter.cli, alerter.cli, flows.cli, reports_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,19 +35,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="logging verbosity (default INFO)",
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    config_options = config_parent()
+    for area in AREAS:
+        area.register(subparsers, config_options)
     return parser
 
 
-def add_config_argument(parser: argparse.ArgumentParser) -> None:
+def config_parent() -> argparse.ArgumentParser:
     """The ``--config`` option shared by every command that reads the config."""
+    parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument(
         "-c",
         "--config",
         metavar="FILE",
         help="config file (default: $STACKWATCH_CONFIG, else ./stackwatch.yml)",
     )
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from stackwatch.errors import ConfigError
+from stackwatch.yamlfile import format_loc, line_for, pydantic_message, yaml_error, yaml_line_index
 
 CONFIG_ENV = "STACKWATCH_CONFIG"
 OVERRIDE_PREFIX = "STACKWATCH__"
@@ -48,21 +49,6 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"invalid duration {value!r}: use a duration like 30s, 5m or 1h")
     groups = match.groups()[1::2]
     return float(sum(int(g) * unit for g, unit in zip(groups, _DURATION_UNITS, strict=True) if g))
-
-
-def format_duration(seconds: float) -> str:
-    """Format seconds as a compact Prometheus duration (``1h30m``)."""
-    if seconds <= 0:
-        return "0s"
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    out = []
-    rest = round(seconds)
-    for unit, suffix in ((86400, "d"), (3600, "h"), (60, "m"), (1, "s")):
-        if rest >= unit:
-            out.append(f"{rest // unit}{suffix}")
-            rest %= unit
-    return "".join(out)
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -387,49 +373,6 @@ class ConfigValidationError(ConfigError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-def format_loc(loc: tuple[int | str, ...]) -> str:
-    """Format a pydantic location as ``services[2].url``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _line_index(
-    node: yaml.Node, path: tuple[int | str, ...], index: dict[tuple[Any, ...], int]
-) -> None:
-    index.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            child = (*path, key.value)
-            index[child] = key.start_mark.line + 1
-            _line_index(value, child, index)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _line_index(item, (*path, i), index)
-
-
-def yaml_line_index(text: str) -> dict[tuple[Any, ...], int]:
-    """Map each key path in a YAML document to its 1-based line number."""
-    index: dict[tuple[Any, ...], int] = {}
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
-    if node is not None:
-        _line_index(node, (), index)
-    return index
-
-
-def line_for(index: Mapping[tuple[Any, ...], int], loc: tuple[int | str, ...]) -> int | None:
-    """The line of the deepest part of ``loc`` that the file has."""
-    for end in range(len(loc), -1, -1):
-        line = index.get(tuple(loc[:end]))
-        if line is not None:
-            return line
-    return None
-
-
 def _overrides(environ: Mapping[str, str]) -> Iterator[tuple[list[str], Any]]:
     for key, raw in sorted(environ.items()):
         if key.startswith(OVERRIDE_PREFIX) and len(key) > len(OVERRIDE_PREFIX):
@@ -455,16 +398,6 @@ def apply_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[st
     return data
 
 
-def _pydantic_message(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required key is missing"
-    message = str(error["msg"])
-    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-
-
 def _validation_problems(
     exc: ValidationError, filename: str, index: Mapping[tuple[Any, ...], int]
 ) -> list[ConfigProblem]:
@@ -473,7 +406,7 @@ def _validation_problems(
         # pydantic appends the tag of union members and model names; keep the user's keys
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p[:1].isupper()))
         problems.append(
-            ConfigProblem(filename, line_for(index, loc), format_loc(loc), _pydantic_message(error))
+            ConfigProblem(filename, line_for(index, loc), format_loc(loc), pydantic_message(error))
         )
     return sorted(problems, key=lambda p: p.line or 0)
 
@@ -486,15 +419,8 @@ def parse_config(
         data = yaml.safe_load(text)
         index = yaml_line_index(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if context and context_mark is not None and context_mark.line + 1 != line:
-            problem += f" ({context} on line {context_mark.line + 1})"
-        raise ConfigValidationError(
-            [ConfigProblem(filename, line, "", f"invalid YAML: {problem}")]
-        ) from None
+        line, message = yaml_error(exc)
+        raise ConfigValidationError([ConfigProblem(filename, line, "", message)]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -9,18 +9,16 @@ from typing import Any
 from stackwatch.config import COLLECTOR_NAMES, ConfigValidationError, config_path, load_config
 
 
-def register(subparsers: Any) -> None:
-    from stackwatch.cli import add_config_argument
-
+def register(subparsers: Any, config_options: argparse.ArgumentParser) -> None:
     config = subparsers.add_parser("config", help="inspect the configuration")
     sub = config.add_subparsers(title="config commands", metavar="COMMAND", required=True)
     check = sub.add_parser(
         "check",
+        parents=[config_options],
         help="validate the config file",
         description="Validate the config file, print every problem as FILE:LINE: KEY: MESSAGE, "
         "and exit 2 if there is any.",
     )
-    add_config_argument(check)
     check.set_defaults(func=check_command)
 
 

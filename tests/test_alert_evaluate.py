@@ -19,11 +19,11 @@ from alerter.evaluate import (
     window_for,
 )
 from alerter.notify import MailRenderer, Notification, plan_notification
-from alerter.prom import Series
 from alerter.rules import Rule
 from alerter.silences import parse_matcher
 from alerter.store import AlertStore
 from stackwatch.config import Config
+from stackwatch.prometheus import Series
 
 NOW = 1_800_000_000.0
 SLOW = Rule(

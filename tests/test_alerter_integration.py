@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from alerter.check import run_check
-from alerter.errors import TransientPrometheusError
 from alerter.store import AlertStore
 from stackwatch.cli import main
 from stackwatch.config import Config
+from stackwatch.prometheus import TransientPrometheusError
 from tests.support.http import PROMETHEUS_TEXT, LocalServer
 from tests.support.procs import free_port, wait_for
 from tests.support.prometheus import PrometheusServer

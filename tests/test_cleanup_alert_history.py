@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alerter.store import FIRING, RESOLVED, AlertState, AlertStore
-from reports.cleanup import run_weekly_cleanup
 from stackwatch.config import Config
+from stackwatch.reports.cleanup import run_weekly_cleanup
 
 
 def alert(fingerprint: str, state: str, ended: float | None, now: float) -> AlertState:

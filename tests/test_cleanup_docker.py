@@ -16,10 +16,10 @@ from typing import Any
 import docker.errors
 import pytest
 
-from reports.cleanup import CleanupStep, run_weekly_cleanup
-from reports.docker_prune import DockerPruner, PruneResult
 from stackwatch.cli import main
 from stackwatch.config import Config
+from stackwatch.reports.cleanup import CleanupStep, run_weekly_cleanup
+from stackwatch.reports.docker_prune import DockerPruner, PruneResult
 from tests.support.dockerd import DockerDaemon
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from reports.cleanup import run_weekly_cleanup
-from reports.logfiles import is_rotated, remove_old_logs
 from stackwatch.config import Config
+from stackwatch.reports.cleanup import run_weekly_cleanup
+from stackwatch.reports.logfiles import is_rotated, remove_old_logs
 
 NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 OLD = NOW.timestamp() - 40 * 86400

@@ -19,8 +19,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from reports.cleanup import run_weekly_cleanup
-from reports.elasticsearch import (
+from stackwatch.config import Config, ElasticsearchCleanupConfig, LokiCleanupConfig
+from stackwatch.reports.cleanup import run_weekly_cleanup
+from stackwatch.reports.elasticsearch import (
     MAX_REQUEST_LINE,
     Index,
     batches,
@@ -28,8 +29,7 @@ from reports.elasticsearch import (
     delete_old_indices,
     name_date,
 )
-from reports.loki import folder_size, parse_loki_config, truncate_old_data
-from stackwatch.config import Config, ElasticsearchCleanupConfig, LokiCleanupConfig
+from stackwatch.reports.loki import folder_size, parse_loki_config, truncate_old_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

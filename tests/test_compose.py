@@ -30,8 +30,8 @@ import pytest
 import requests
 import yaml
 
+from flows.launcher import local_prometheus_config
 from stackwatch.config import parse_config
-from stackwatch.launcher import local_prometheus_config
 from tests.support.procs import free_port, require_binary, wait_for
 from tests.support.prometheus import PrometheusServer
 
@@ -617,7 +617,7 @@ def test_image_builds_where_the_base_image_is_available(tmp_path: Path) -> None:
 
 # --- what the image installs -------------------------------------------------------------------
 
-PACKAGES = ("stackwatch", "exporter", "alerter", "reports", "flows")
+PACKAGES = ("stackwatch", "exporter", "alerter", "flows")
 
 
 def local_imports(package: str) -> set[str]:
@@ -825,7 +825,7 @@ def deployments_by_name(api: str) -> dict[str, dict[str, Any]]:
 SAMPLE_FLOW = """\
 from prefect import flow, get_run_logger
 
-from alerter.prom import PrometheusClient
+from stackwatch.prometheus import PrometheusClient
 from stackwatch.config import load_config
 
 

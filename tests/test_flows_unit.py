@@ -9,14 +9,15 @@ import pytest
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Crashed, Failed
 
-from alerter.errors import QueryError, TransientMailError, TransientPrometheusError
-from flows.catalog import FLOWS
 from flows.hooks import failure_message, run_link
 from flows.retry import retry_on
 from flows.serve import build_deployments, parse_overrides, parse_schedule
+from stackwatch.catalog import FLOWS
 from stackwatch.cli import main
 from stackwatch.config import parse_config
 from stackwatch.errors import ConfigError
+from stackwatch.mail import TransientMailError
+from stackwatch.prometheus import QueryError, TransientPrometheusError
 
 
 def test_cron_schedules_are_utc_and_intervals_are_durations() -> None:

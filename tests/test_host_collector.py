@@ -17,12 +17,12 @@ from exporter.collectors.host import (
     HostCollector,
     parse_loadavg,
     parse_meminfo,
-    parse_mounts,
     parse_stat,
 )
 from exporter.errors import ExporterError
 from exporter.registry import build_registry
 from stackwatch.config import ExporterConfig
+from stackwatch.filesystems import parse_mounts
 from tests.support.fuse import hung_mount
 from tests.support.procs import wait_for
 

@@ -24,7 +24,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from stackwatch.launcher import build_parser, plan, run
+from flows.launcher import build_parser, plan, run
 from tests.support.procs import free_port, require_binary, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,7 +63,7 @@ def test_prefect_server_and_flows_agree_on_one_api_address(tmp_path: Path) -> No
 
 
 class Launcher:
-    """``python -m stackwatch.launcher`` as ``make run`` starts it, on free ports."""
+    """``python -m flows.launcher`` as ``make run`` starts it, on free ports."""
 
     def __init__(self, workdir: Path, config: Path) -> None:
         self.workdir = workdir
@@ -92,7 +92,7 @@ class Launcher:
             [
                 sys.executable,
                 "-m",
-                "stackwatch.launcher",
+                "flows.launcher",
                 "--config",
                 str(self.config),
                 "--state-dir",

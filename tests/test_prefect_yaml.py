@@ -10,7 +10,7 @@ from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.templating import apply_values
 from rich.console import Console
 
-from flows.catalog import FLOWS
+from stackwatch.catalog import FLOWS
 
 REPO = Path(__file__).resolve().parent.parent
 

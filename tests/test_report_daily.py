@@ -19,9 +19,9 @@ from alerter.evaluate import FIRING, RESOLVED, AlertState
 from alerter.store import AlertStore
 from exporter.collectors import build_collectors
 from exporter.server import Exporter
-from reports.charts import PALETTE, decode_png
-from reports.daily import build_daily_report, send_daily_report
 from stackwatch.config import Config
+from stackwatch.reports.charts import PALETTE, decode_png
+from stackwatch.reports.daily import build_daily_report, send_daily_report
 from tests.support.dockerd import DockerDaemon
 from tests.support.http import LocalServer, fixed
 from tests.support.prefect import (  # noqa: F401 - prefect_api: the shared session fixture

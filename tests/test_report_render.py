@@ -9,8 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from reports.charts import AXIS, BACKGROUND, GRID, PALETTE, Chart, Line, decode_png, encode_png
-from reports.document import (
+from stackwatch.reports.charts import (
+    AXIS,
+    BACKGROUND,
+    GRID,
+    PALETTE,
+    Chart,
+    Line,
+    decode_png,
+    encode_png,
+)
+from stackwatch.reports.document import (
     Document,
     Link,
     Section,
@@ -133,8 +142,8 @@ def test_markdown_and_text_keep_tables_intact() -> None:
 
 
 def test_prefect_urls_come_from_config_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from reports.prefect_api import api_url, run_url, ui_url
     from stackwatch.config import Config
+    from stackwatch.links import api_url, run_url, ui_url
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.delenv("PREFECT_UI_URL", raising=False)
@@ -158,8 +167,8 @@ def test_prefect_urls_come_from_config_then_environment(monkeypatch: pytest.Monk
 def test_a_missing_prometheus_credential_is_one_line_not_a_crash(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from reports.daily import build_daily_report
     from stackwatch.config import Config
+    from stackwatch.reports.daily import build_daily_report
 
     monkeypatch.delenv("PROM_TOKEN_FOR_TEST", raising=False)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
@@ -181,8 +190,8 @@ def test_the_newest_point_survives_millisecond_rounding() -> None:
     """Prometheus answers at the millisecond the query named, which may round ``now`` up."""
     from datetime import UTC, datetime
 
-    from alerter.prom import _timestamp
-    from reports.daily import PromSource
+    from stackwatch.prometheus import _timestamp
+    from stackwatch.reports.daily import PromSource
 
     now = datetime(2026, 11, 27, 12, 0, 0, 999600, tzinfo=UTC)  # .9996 s is sent as 1.000
     source = PromSource(None, "stackwatch", now)  # type: ignore[arg-type]

@@ -33,6 +33,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from exporter.collectors.base import Collector
 from exporter.errors import ExporterError
 from stackwatch.config import Config
+from stackwatch.filesystems import Mount, list_mounts
 
 CPU_MODES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 
@@ -126,33 +127,6 @@ def parse_loadavg(text: str) -> LoadAvg:
     if len(parts) < 4 or "/" not in parts[3]:
         raise ValueError(f"not a /proc/loadavg file: {text.strip()!r}")
     return LoadAvg(float(parts[0]), float(parts[1]), float(parts[2]), int(parts[3].split("/")[1]))
-
-
-@dataclass(frozen=True)
-class Mount:
-    device: str
-    mountpoint: str
-    fstype: str
-    options: tuple[str, ...]
-
-
-def _unescape(field: str) -> str:
-    # /proc/mounts escapes space, tab, newline and backslash as octal
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
-def parse_mounts(text: str) -> list[Mount]:
-    """Parse /proc/mounts (fstab format)."""
-    mounts = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 4:
-            mounts.append(
-                Mount(
-                    _unescape(parts[0]), _unescape(parts[1]), parts[2], tuple(parts[3].split(","))
-                )
-            )
-    return mounts
 
 
 def _read(path: Path) -> str:
@@ -374,21 +348,12 @@ class HostCollector(Collector):
 
     def mounts(self) -> list[Mount]:
         """The filesystems to report: node_exporter's default exclusions, one per mount point."""
-        path = self.proc / "1" / "mounts"
-        if not path.exists():
-            path = self.proc / "mounts"
-        seen: set[str] = set()
-        out = []
-        for mount in parse_mounts(_read(path)):
-            if (
-                self.mount_points_exclude.search(mount.mountpoint)
-                or self.fs_types_exclude.search(mount.fstype)
-                or mount.mountpoint in seen
-            ):
-                continue
-            seen.add(mount.mountpoint)
-            out.append(mount)
-        return out
+        try:
+            return list_mounts(self.proc, self.mount_points_exclude, self.fs_types_exclude)
+        except FileNotFoundError as exc:
+            raise ExporterError(
+                f"{exc.filename}: no such file (is exporter.rootfs right?)"
+            ) from None
 
     def _filesystems(self) -> Iterator[Metric]:
         labels = ["device", "fstype", "mountpoint"]

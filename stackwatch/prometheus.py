@@ -12,9 +12,21 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from alerter.errors import PrometheusError, QueryError, TransientPrometheusError
 from stackwatch import __version__
 from stackwatch.config import PrometheusConfig
+from stackwatch.errors import StackwatchError
+
+
+class PrometheusError(StackwatchError):
+    """Prometheus could not be reached or answered with an error."""
+
+
+class TransientPrometheusError(PrometheusError):
+    """A connection failure or a 5xx after the client's own retries: worth retrying later."""
+
+
+class QueryError(PrometheusError):
+    """Prometheus rejected the query (4xx); the message is the server's own."""
 
 
 @dataclass(frozen=True)

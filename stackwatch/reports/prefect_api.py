@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +12,7 @@ import requests
 from stackwatch import __version__
 from stackwatch.config import Config
 from stackwatch.errors import StackwatchError
+from stackwatch.links import api_url, run_url
 
 PAGE_SIZE = 200  # the server's default maximum for one filter call
 MAX_RUNS = 10_000
@@ -46,24 +46,6 @@ class FlowSummary:
     @property
     def total(self) -> int:
         return self.completed + self.failed + self.crashed + self.other
-
-
-def api_url(config: Config) -> str | None:
-    """``prefect.api_url``, else ``$PREFECT_API_URL``; None when neither is set."""
-    url = config.prefect.api_url or os.environ.get("PREFECT_API_URL") or None
-    return url.rstrip("/") if url else None
-
-
-def ui_url(config: Config, api: str | None) -> str:
-    """The Prefect UI: ``$PREFECT_UI_URL``, ``links.prefect_ui_url``, else beside the API."""
-    url = os.environ.get("PREFECT_UI_URL") or config.links.prefect_ui_url
-    if url:
-        return url.rstrip("/")
-    return (api or "http://127.0.0.1:4200/api").rstrip("/").removesuffix("/api")
-
-
-def run_url(ui: str, run_id: str) -> str:
-    return f"{ui}/runs/flow-run/{run_id}"
 
 
 def _time(raw: str | None) -> datetime | None:

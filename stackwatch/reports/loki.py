@@ -18,8 +18,9 @@ import requests
 import yaml
 
 from stackwatch import __version__
-from stackwatch.config import LokiCleanupConfig, format_duration, parse_duration
+from stackwatch.config import LokiCleanupConfig, parse_duration
 from stackwatch.errors import StackwatchError
+from stackwatch.format import format_duration
 
 DELETE_PATH = "/loki/api/v1/delete"
 

@@ -19,10 +19,10 @@ from typing import Any
 import requests
 import yaml
 
-from alerter.mail import Mailer
-from flows.catalog import BY_NAME
+from stackwatch.catalog import BY_NAME
 from stackwatch.config import load_config, parse_duration
 from stackwatch.errors import ConfigError, StackwatchError
+from stackwatch.mail import Mailer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -271,7 +271,7 @@ def add_prefect(stack: Stack, args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m stackwatch.launcher",
+        prog="python -m flows.launcher",
         description="Start stackwatch locally: the exporter, Prometheus and the flows. "
         "State (Prometheus data, alert database, outbox, logs) lives in --state-dir and is "
         "reused by the next run. Ctrl-C stops everything.",

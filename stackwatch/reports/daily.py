@@ -8,18 +8,29 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from alerter.errors import TransientPrometheusError
-from alerter.mail import InlineImage, Mailer
-from alerter.prom import PrometheusClient, Sample, Series
 from alerter.store import AlertStore
-from reports import charts
-from reports.document import (
+from stackwatch.config import Config
+from stackwatch.errors import StackwatchError
+from stackwatch.format import (
+    human_bytes,
+    human_duration,
+    labels_text,
+    latency,
+    percent,
+    short_reason,
+    stamp,
+)
+from stackwatch.links import ui_url
+from stackwatch.mail import InlineImage, Mailer
+from stackwatch.prometheus import PrometheusClient, Sample, Series, TransientPrometheusError
+from stackwatch.promql import PSEUDO_FS
+from stackwatch.reports import charts
+from stackwatch.reports.document import (
     Document,
     Figure,
     LegendEntry,
@@ -30,16 +41,13 @@ from reports.document import (
     render_markdown,
     render_text,
 )
-from reports.prefect_api import FAILED_TYPES, PrefectApi, PrefectApiError, summarize, ui_url
-from stackwatch.config import Config
-from stackwatch.errors import StackwatchError
+from stackwatch.reports.prefect_api import FAILED_TYPES, PrefectApi, PrefectApiError, summarize
 
 log = logging.getLogger(__name__)
 
 WINDOW = 24 * 3600.0
 STEP = 300.0  # 289 points over 24 h: one chart pixel each, and the last point is "now"
 CPU_WARN, RAM_WARN, DISK_WARN = 0.80, 0.85, 0.90  # the threshold-alert-check defaults
-PSEUDO_FS = 'fstype!~"tmpfs|ramfs|devtmpfs|overlay|squashfs"'
 
 
 @dataclass
@@ -52,68 +60,6 @@ class DailyReport:
     html: str
     images: list[InlineImage] = field(default_factory=list)
     attention: list[str] = field(default_factory=list)
-
-
-# --- formatting ----------------------------------------------------------------------------
-
-
-def percent(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "—"
-    return f"{value * 100:.1f} %"
-
-
-def human_bytes(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "—"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None or math.isnan(seconds):
-        return "—"
-    seconds = max(0.0, seconds)
-    days, rest = divmod(int(seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min" if minutes else f"{int(seconds)} s"
-
-
-def latency(seconds: float | None) -> str:
-    if seconds is None or math.isnan(seconds):
-        return "—"
-    return f"{seconds * 1000:.0f} ms"
-
-
-_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"()\]]+)")
-
-
-def short_reason(exc: BaseException) -> str:
-    """The gist of a connection error ("Connection refused") rather than urllib3's whole story."""
-    text = str(exc)
-    match = _ERRNO.search(text)
-    if match:
-        return match.group(1).strip().rstrip(".,")
-    if "timed out" in text.lower():
-        return "timed out"
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
-def stamp(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
-
-
-def labels_text(labels: dict[str, str], skip: Sequence[str] = ("alertname",)) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in skip)
 
 
 # --- Prometheus sections -------------------------------------------------------------------

@@ -15,10 +15,18 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from alerter.errors import MailError, TransientMailError
 from stackwatch.config import SmtpConfig
+from stackwatch.errors import StackwatchError
 
 log = logging.getLogger(__name__)
+
+
+class MailError(StackwatchError):
+    """A message could not be handed to the SMTP server or written to the outbox."""
+
+
+class TransientMailError(MailError):
+    """The SMTP server was unreachable or answered 4xx: the message stays queued."""
 
 
 def clean_header(value: str) -> str:

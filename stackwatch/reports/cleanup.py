@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,12 +16,15 @@ from datetime import UTC, datetime, timedelta
 import docker.errors
 import requests
 
-from alerter.mail import Mailer
 from alerter.store import AlertStore
-from exporter.collectors.host import HostCollector
-from reports.daily import human_bytes, short_reason, stamp
-from reports.docker_prune import DockerPruner, PruneResult
-from reports.document import (
+from stackwatch.config import Config
+from stackwatch.errors import StackwatchError
+from stackwatch.filesystems import list_mounts
+from stackwatch.format import format_duration, human_bytes, short_reason, stamp
+from stackwatch.mail import Mailer
+from stackwatch.promql import PSEUDO_FS_TYPES
+from stackwatch.reports.docker_prune import DockerPruner, PruneResult
+from stackwatch.reports.document import (
     Document,
     Section,
     Table,
@@ -28,15 +32,12 @@ from reports.document import (
     render_markdown,
     render_text,
 )
-from reports.elasticsearch import ElasticsearchError, delete_old_indices
-from reports.logfiles import remove_old_logs
-from reports.loki import LokiError, truncate_old_data
-from stackwatch.config import Config, format_duration
-from stackwatch.errors import StackwatchError
+from stackwatch.reports.elasticsearch import ElasticsearchError, delete_old_indices
+from stackwatch.reports.logfiles import remove_old_logs
+from stackwatch.reports.loki import LokiError, truncate_old_data
 
 log = logging.getLogger(__name__)
 
-SKIP_FS_TYPES = frozenset({"tmpfs", "ramfs", "devtmpfs", "overlay", "squashfs"})
 MAX_LISTED = 50  # removed items listed per step; the rest are counted
 
 
@@ -79,22 +80,22 @@ class CleanupReport:
 
 def filesystem_space(config: Config) -> list[FilesystemSpace]:
     """Size and space available per real filesystem, with the exporter's exclusions."""
-    host = HostCollector(
-        config.exporter.rootfs,
-        config.exporter.filesystem_mount_points_exclude,
-        config.exporter.filesystem_fs_types_exclude,
-    )
+    exporter = config.exporter
     try:
-        mounts = host.mounts()
-    except StackwatchError as exc:
-        log.warning("cannot list filesystems: %s", exc)
+        mounts = list_mounts(
+            exporter.rootfs / "proc",
+            re.compile(exporter.filesystem_mount_points_exclude),
+            re.compile(exporter.filesystem_fs_types_exclude),
+        )
+    except FileNotFoundError as exc:
+        log.warning("cannot list filesystems: %s: no such file", exc.filename)
         return []
     out = []
     for mount in mounts:
-        if mount.fstype in SKIP_FS_TYPES:
+        if mount.fstype in PSEUDO_FS_TYPES:
             continue
         try:
-            st = os.statvfs(config.exporter.rootfs / mount.mountpoint.lstrip("/"))
+            st = os.statvfs(exporter.rootfs / mount.mountpoint.lstrip("/"))
         except OSError:
             continue
         out.append(

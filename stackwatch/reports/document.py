@@ -12,7 +12,7 @@ from functools import cache
 
 import jinja2
 
-from alerter.mail import InlineImage
+from stackwatch.mail import InlineImage
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,7 @@ from stackwatch.errors import StackwatchError
 DEFAULT_OUTPUT = "daily-report.html"
 
 
-def register(subparsers: Any) -> None:
-    from stackwatch.cli import add_config_argument
-
+def register(subparsers: Any, config_options: argparse.ArgumentParser) -> None:
     report = subparsers.add_parser(
         "report",
         help="build the daily summary report now",
@@ -25,11 +23,11 @@ def register(subparsers: Any) -> None:
     reports = report.add_subparsers(title="reports", metavar="REPORT", required=True)
     daily = reports.add_parser(
         "daily",
+        parents=[config_options],
         help="the daily summary",
         description="Build the daily summary and mail it; with --dry-run write the HTML "
         "(charts embedded) to a file instead and send nothing.",
     )
-    add_config_argument(daily)
     daily.add_argument(
         "--dry-run", action="store_true", help="do not send; write the HTML to --output"
     )
@@ -52,11 +50,11 @@ def register(subparsers: Any) -> None:
     cleanups = cleanup.add_subparsers(title="cleanups", metavar="CLEANUP", required=True)
     weekly = cleanups.add_parser(
         "weekly",
+        parents=[config_options],
         help="the weekly cleanup",
         description="Run the weekly cleanup and mail the report. With --dry-run nothing is "
         "removed and nothing is sent: the report of what would be removed is printed.",
     )
-    add_config_argument(weekly)
     weekly.add_argument(
         "--dry-run", action="store_true", help="show what would be removed; remove nothing"
     )
@@ -74,7 +72,7 @@ def _inline_images(html: str, images: list[Any]) -> str:
 
 
 def daily_command(args: argparse.Namespace) -> int:
-    from reports.daily import build_daily_report, send_daily_report
+    from stackwatch.reports.daily import build_daily_report, send_daily_report
 
     config = load_config(args.config)
     report = build_daily_report(config)
@@ -93,7 +91,7 @@ def daily_command(args: argparse.Namespace) -> int:
 
 
 def cleanup_command(args: argparse.Namespace) -> int:
-    from reports.cleanup import run_weekly_cleanup, send_cleanup_report
+    from stackwatch.reports.cleanup import run_weekly_cleanup, send_cleanup_report
 
     config = load_config(args.config)
     report = run_weekly_cleanup(config, dry_run=args.dry_run)

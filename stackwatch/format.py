@@ -1,0 +1,225 @@
+"""Numbers, bytes, durations and moments as people read them, in one place for every area.
+
+The ``humanize*`` functions and ``format_value`` print exactly as Prometheus's Go templates do,
+so an annotation renders the same here as in Prometheus; the rest are the report and mail forms.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+# --- Prometheus's template functions (same output as Go's) -------------------------------
+
+
+def _go_g(value: float, precision: int = 4) -> str:
+    """Go's ``%.4g``: like C's, but infinities print as ``+Inf``/``-Inf``."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return f"{value:.{precision}g}"
+
+
+def format_value(value: float) -> str:
+    """A float the way Go's ``%v`` prints it (``95.5``, ``100``, ``1e+06``)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "0"
+    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
+    exponent = int(exponent)  # finite here, so never the 'n'/'N'/'F' markers
+    text = "".join(str(d) for d in digits)
+    exp = len(text) + exponent - 1
+    prefix = "-" if sign else ""
+    if exp < -4 or exp >= 6:  # Go switches to exponent form like %g
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        return f"{prefix}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if exponent >= 0:
+        return prefix + text + "0" * exponent
+    point = len(text) + exponent
+    if point <= 0:
+        return prefix + "0." + "0" * -point + text
+    return prefix + text[:point] + "." + text[point:]
+
+
+def to_number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"cannot convert {value!r} to a number") from exc
+
+
+def humanize(value: Any) -> str:
+    v = to_number(value)
+    if v == 0 or math.isnan(v) or math.isinf(v):
+        return _go_g(v)
+    prefix = ""
+    if abs(v) >= 1:
+        for p in ("k", "M", "G", "T", "P", "E", "Z", "Y"):
+            if abs(v) < 1000:
+                break
+            prefix, v = p, v / 1000
+        return _go_g(v) + prefix
+    for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
+        if abs(v) >= 1:
+            break
+        prefix, v = p, v * 1000
+    return _go_g(v) + prefix
+
+
+def humanize1024(value: Any) -> str:
+    v = to_number(value)
+    if abs(v) <= 1 or math.isnan(v) or math.isinf(v):
+        return _go_g(v)
+    prefix = ""
+    for p in ("ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"):
+        if abs(v) < 1024:
+            break
+        prefix, v = p, v / 1024
+    return _go_g(v) + prefix
+
+
+def humanize_percentage(value: Any) -> str:
+    return _go_g(to_number(value) * 100) + "%"
+
+
+def humanize_duration(value: Any) -> str:
+    v = to_number(value)
+    if math.isnan(v) or math.isinf(v):
+        return _go_g(v)
+    if v == 0:
+        return "0s"
+    if abs(v) >= 1:
+        sign = "-" if v < 0 else ""
+        v = abs(v)
+        total = int(v)
+        seconds, minutes = total % 60, (total // 60) % 60
+        hours, days = (total // 3600) % 24, total // 86400
+        if days:
+            return f"{sign}{days}d {hours}h {minutes}m {seconds}s"
+        if hours:
+            return f"{sign}{hours}h {minutes}m {seconds}s"
+        if minutes:
+            return f"{sign}{minutes}m {seconds}s"
+        return f"{sign}{_go_g(v)}s"
+    prefix = ""
+    for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
+        if abs(v) >= 1:
+            break
+        prefix, v = p, v * 1000
+    return f"{_go_g(v)}{prefix}s"
+
+
+def humanize_timestamp(value: Any) -> str:
+    v = to_number(value)
+    if math.isnan(v) or math.isinf(v):
+        return _go_g(v)
+    moment = datetime.fromtimestamp(v, tz=UTC)
+    return (
+        moment.strftime("%Y-%m-%d %H:%M:%S")
+        + (f".{moment.microsecond:06d}".rstrip("0") if moment.microsecond else "")
+        + " +0000 UTC"
+    )
+
+
+# --- durations ---------------------------------------------------------------------------
+
+
+def format_duration(seconds: float) -> str:
+    """Format seconds as a compact Prometheus duration (``1h30m``)."""
+    if seconds <= 0:
+        return "0s"
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    out = []
+    rest = round(seconds)
+    for unit, suffix in ((86400, "d"), (3600, "h"), (60, "m"), (1, "s")):
+        if rest >= unit:
+            out.append(f"{rest // unit}{suffix}")
+            rest %= unit
+    return "".join(out)
+
+
+# --- reports and mail ----------------------------------------------------------------------
+
+
+def percent(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "—"
+    return f"{value * 100:.1f} %"
+
+
+def human_bytes(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "—"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None or math.isnan(seconds):
+        return "—"
+    seconds = max(0.0, seconds)
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else f"{int(seconds)} s"
+
+
+def latency(seconds: float | None) -> str:
+    if seconds is None or math.isnan(seconds):
+        return "—"
+    return f"{seconds * 1000:.0f} ms"
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"()\]]+)")
+
+
+def short_reason(exc: BaseException) -> str:
+    """The gist of a connection error ("Connection refused") rather than urllib3's whole story."""
+    text = str(exc)
+    match = _ERRNO.search(text)
+    if match:
+        return match.group(1).strip().rstrip(".,")
+    if "timed out" in text.lower():
+        return "timed out"
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def stamp(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
+
+
+def labels_text(labels: dict[str, str], skip: Sequence[str] = ("alertname",)) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in skip)
+
+
+def compact_value(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return ""
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.6g}"
+
+
+def moment_text(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
