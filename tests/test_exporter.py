@@ -14,7 +14,8 @@ import requests
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporter.collectors.base import Collector
-from exporter.collectors.host import HostCollector, parse_meminfo
+from exporter.collectors.host import HostCollector
+from exporter.procfs.meminfo import parse_meminfo
 from exporter.server import Exporter
 from stackwatch.config import Config
 from tests.support.procs import free_port, require_binary, wait_for

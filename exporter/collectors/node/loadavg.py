@@ -1,0 +1,30 @@
+"""node_exporter's loadavg collector, and the thread count that ``/proc/loadavg`` also holds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from exporter.collectors.node.base import NodeCollector, read_proc_file
+from exporter.procfs.loadavg import parse_loadavg
+
+
+class LoadavgCollector(NodeCollector):
+    """``node_load1``, ``node_load5``, ``node_load15`` and ``node_processes_threads``."""
+
+    name = "loadavg"
+    files = ("loadavg",)
+
+    def __init__(self, proc: Path) -> None:
+        self.proc = proc
+
+    def collect(self) -> Iterator[Metric]:
+        load = parse_loadavg(read_proc_file(self.proc / "loadavg"))
+        yield GaugeMetricFamily("node_load1", "1m load average.", value=load.load1)
+        yield GaugeMetricFamily("node_load5", "5m load average.", value=load.load5)
+        yield GaugeMetricFamily("node_load15", "15m load average.", value=load.load15)
+        yield GaugeMetricFamily(
+            "node_processes_threads", "Allocated threads in system", value=load.threads
+        )
