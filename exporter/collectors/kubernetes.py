@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from prometheus_client.samples import Sample
 
 from exporter.collectors.base import Collector
 from exporter.errors import ExporterError
+from exporter.refresh import RefreshLoop
 from stackwatch.config import Config, KubernetesConfig
 
 if TYPE_CHECKING:
@@ -291,8 +291,9 @@ class KubernetesCollector(Collector):
         self.page_size = page_size
         self._snapshot: Snapshot | None = None
         self._error: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = RefreshLoop(
+            "k8s-refresh", refresh_interval, self.refresh, join_timeout=timeout + 1
+        )
 
     @classmethod
     def from_config(cls, config: Config) -> KubernetesCollector:
@@ -310,25 +311,13 @@ class KubernetesCollector(Collector):
         return 2 * self.refresh_interval + 10 * self.timeout
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="k8s-refresh", daemon=True)
-            self._thread.start()
+        self._loop.start()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.timeout + 1)
-            self._thread = None
+        self._loop.close()
         if self._client is not None:
             self._client.close()  # type: ignore[no-untyped-call]
             self._client = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self.refresh()
-            self._stop.wait(max(0.0, self.refresh_interval - (time.monotonic() - started)))
 
     def _list(self, method: Callable[..., Any]) -> list[dict[str, Any]]:
         """Every item of a list call, page by page, parsed from the raw JSON body."""

@@ -29,6 +29,7 @@ from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from exporter.collectors.base import Collector
+from exporter.refresh import RefreshLoop
 from stackwatch import __version__
 from stackwatch.config import Config, ServiceConfig
 
@@ -121,23 +122,32 @@ class ServicesCollector(Collector):
         self.interval = interval
         self.results: dict[str, ProbeResult] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._session = probe_session()
+        self._pool: ThreadPoolExecutor | None = None
+        self._loop = RefreshLoop(
+            "service-probes",
+            interval,
+            self._probe_round,
+            join_timeout=max((s.timeout for s in self.services), default=0.0) + 1,
+        )
 
     @classmethod
     def from_config(cls, config: Config) -> ServicesCollector:
         return cls(config.services, config.exporter.probe_interval)
 
     def start(self) -> None:
-        if self.services and self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="service-probes", daemon=True)
-            self._thread.start()
+        if self.services:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=min(16, len(self.services)), thread_name_prefix="probe"
+                )
+            self._loop.start()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=max(s.timeout for s in self.services) + 1)
+        self._loop.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
         self._session.close()
 
     def probe_all(self, pool: ThreadPoolExecutor) -> None:
@@ -155,14 +165,9 @@ class ServicesCollector(Collector):
 
         list(pool.map(run, self.services))
 
-    def _loop(self) -> None:
-        with ThreadPoolExecutor(
-            max_workers=min(16, len(self.services)), thread_name_prefix="probe"
-        ) as pool:
-            while not self._stop.is_set():
-                started = time.monotonic()
-                self.probe_all(pool)
-                self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+    def _probe_round(self) -> None:
+        if self._pool is not None:
+            self.probe_all(self._pool)
 
     def collect(self) -> Iterator[Metric]:
         labels = ["service", "url"]
