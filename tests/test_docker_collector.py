@@ -23,13 +23,9 @@ import requests
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.collectors import build_collectors
-from exporter.collectors.docker import (
-    DockerCollector,
-    container_name,
-    parse_docker_time,
-    parse_inspect,
-)
+from exporter.collectors.docker import DockerCollector
 from exporter.collectors.host import HostCollector
+from exporter.containers.model import container_name, parse_docker_time, parse_inspect
 from exporter.registry import build_registry
 from exporter.server import Exporter
 from stackwatch.config import Config

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -16,9 +19,11 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from exporter.collectors.base import Collector
 from exporter.collectors.host import HostCollector
 from exporter.procfs.meminfo import parse_meminfo
+from exporter.refresh import RefreshLoop
 from exporter.server import Exporter
 from stackwatch.config import Config
 from tests.support.procs import free_port, require_binary, wait_for
+from tests.support.timing import within
 
 
 class Broken(Collector):
@@ -229,3 +234,27 @@ def test_fast_text_format_is_byte_identical_to_the_client_library() -> None:
         assert [line for line in got if b"duration" not in line] == [
             line for line in expected if b"duration" not in line
         ]
+
+
+def test_refresh_loop_runs_at_once_then_every_interval_until_closed() -> None:
+    calls: list[float] = []
+    third = threading.Event()
+
+    def refresh() -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 3:
+            third.set()
+
+    loop = RefreshLoop("test-refresh", 0.05, refresh, join_timeout=1)
+    started = time.monotonic()
+    loop.start()
+    loop.start()  # a second start is a no-op
+    assert len([t for t in threading.enumerate() if t.name == "test-refresh"]) == 1
+    assert third.wait(within(5))
+    loop.close()
+    assert calls[0] - started < within(0.5), "the first refresh waited for the interval"
+    assert all(later - earlier >= 0.045 for earlier, later in itertools.pairwise(calls))
+    count = len(calls)
+    time.sleep(0.2)
+    assert len(calls) == count, "the loop went on after close"
+    assert not [t for t in threading.enumerate() if t.name == "test-refresh"]
