@@ -17,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from alerter.templating import TemplateError, check_template
+from alerter.gotemplate import TemplateError
+from alerter.templating import check_template
 from stackwatch.config import parse_duration
 from stackwatch.yamlfile import yaml_error
 
