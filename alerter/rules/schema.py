@@ -65,7 +65,7 @@ def _text(value: Any) -> str:
     return value
 
 
-def _empty_is_none(value: Any) -> Any:
+def _none_is_empty(value: Any) -> Any:
     return {} if value is None else value
 
 
@@ -93,7 +93,7 @@ def _expr(value: Any) -> str:
 LabelName = Annotated[str, AfterValidator(_label_name)]
 # annotations and labels alike may use templates: a label's value is rendered too
 Labels = Annotated[
-    dict[LabelName, Annotated[str, BeforeValidator(_text)]], BeforeValidator(_empty_is_none)
+    dict[LabelName, Annotated[str, BeforeValidator(_text)]], BeforeValidator(_none_is_empty)
 ]
 Duration = Annotated[float, BeforeValidator(_duration)]
 
