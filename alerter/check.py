@@ -13,22 +13,14 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from alerter.errors import AlerterError
-from alerter.evaluate import (
-    BLIND_ALERT,
-    RESOLVED,
-    AlertState,
-    BlindReason,
-    Window,
-    evaluate_blind,
-    evaluate_rule,
-    window_for,
-)
+from alerter.evaluate import BlindReason, Window, evaluate_blind, evaluate_rule, window_for
+from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState
 from alerter.notify import MailRenderer, plan_notification
 from alerter.rules import Rule, RuleSet, load_rules
 from alerter.silences import silenced_by
 from alerter.store import AlertStore
 from stackwatch.config import Config
-from stackwatch.format import format_value
+from stackwatch.format import format_value, labels_text, moment_text
 from stackwatch.mail import Mailer, MailError, TransientMailError
 from stackwatch.prometheus import (
     PrometheusClient,
@@ -68,7 +60,7 @@ class CheckResult:
 
     @property
     def firing(self) -> list[AlertStatus]:
-        return [a for a in self.alerts if a.state == "firing"]
+        return [a for a in self.alerts if a.state == FIRING]
 
     def to_markdown(self) -> str:
         """A Markdown summary (for a Prefect artifact): a table of alerts, then what was mailed."""
@@ -81,10 +73,8 @@ class CheckResult:
                 "|---|---|---|---|---|---|",
             ]
             for a in self.alerts:
-                labels = ", ".join(
-                    f"{k}={v}" for k, v in sorted(a.labels.items()) if k != "alertname"
-                )
-                since = a.active_since.strftime("%Y-%m-%d %H:%M:%S UTC") if a.active_since else ""
+                labels = labels_text(a.labels)
+                since = moment_text(a.active_since.timestamp() if a.active_since else None)
                 value = format_value(a.value) if a.value is not None else ""
                 state = a.state + (" (silenced)" if a.silenced else "")
                 lines.append(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerter.errors import AlerterError
+from alerter.model import FIRING, PENDING, STATES
 from stackwatch.config import load_config, parse_duration
 
 
@@ -211,7 +212,7 @@ def alerts_list_command(args: argparse.Namespace) -> int:
     from alerter.store import AlertStore
 
     config = load_config(args.config)
-    states = ("pending", "firing", "resolved") if args.all else ("pending", "firing")
+    states = STATES if args.all else (PENDING, FIRING)
     with AlertStore(config.state.path) as store:
         records = store.alerts(states)
         queued = store.queued()

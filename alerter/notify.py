@@ -20,7 +20,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateErro
 from jinja2.sandbox import SandboxedEnvironment
 
 from alerter.errors import AlerterError
-from alerter.evaluate import BLIND_ALERT, FIRING, RESOLVED, AlertState
+from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState
 from stackwatch.config import Config
 from stackwatch.format import compact_value, humanize_duration, moment_text
 from stackwatch.mail import Mailer

@@ -10,14 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from alerter.check import AlertStatus, CheckResult
-from alerter.evaluate import (
-    FIRING,
-    PENDING,
-    RESOLVED,
-    AlertState,
-    evaluate_rule,
-    window_for,
-)
+from alerter.evaluate import evaluate_rule, window_for
+from alerter.model import FIRING, PENDING, RESOLVED, AlertState
 from alerter.notify import MailRenderer, Notification, plan_notification
 from alerter.rules import Rule
 from alerter.silences import parse_matcher

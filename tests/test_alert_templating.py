@@ -7,15 +7,14 @@ import math
 
 import pytest
 
-from alerter.templating import (
-    TemplateError,
-    check_template,
+from alerter.gotemplate import TemplateError
+from alerter.templating import check_template, render
+from stackwatch.format import (
     format_value,
     humanize,
     humanize1024,
     humanize_duration,
     humanize_percentage,
-    render,
 )
 
 LABELS = {"instance": "web-1:9100", "job": "node", "mountpoint": "/var"}

@@ -4,7 +4,6 @@ sets, rules are evaluated with run_check, and mail goes to a real SMTP server (a
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -23,6 +22,7 @@ from tests.support.http import PROMETHEUS_TEXT, LocalServer
 from tests.support.procs import free_port, wait_for
 from tests.support.prometheus import PrometheusServer
 from tests.support.smtp import SmtpServer
+from tests.support.timing import within
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +117,9 @@ def test_firing_repeat_and_resolved_mail(
     endpoint.set('test_cpu_ratio{host="web-1",note="fine"}', 0.953)
     settle(prometheus, "test_cpu_ratio > 0.9")
 
-    first = run_check(config, "threshold-test")
+    # evaluation times are injected: the value holds from ``start`` on, so later times see it
+    start = datetime.now(tz=UTC)
+    first = run_check(config, "threshold-test", now=start)
     assert first.sent == ["[FIRING:1] threshold-test: HighCpuUsage"]
     assert len(smtp_server.messages) == 1
     message = smtp_server.messages[0]
@@ -142,14 +144,13 @@ def test_firing_repeat_and_resolved_mail(
         "job": "stackwatch",
     }
 
-    second = run_check(config, "threshold-test")
+    second = run_check(config, "threshold-test", now=start + timedelta(seconds=1))
     assert second.sent == []
     assert len(smtp_server.messages) == 1
 
-    time.sleep(3.2)  # repeat_interval
-    third = run_check(config, "threshold-test")
-    assert third.sent == ["[FIRING:1] threshold-test: HighCpuUsage"]
-    assert run_check(config, "threshold-test").sent == []
+    third = run_check(config, "threshold-test", now=start + timedelta(seconds=3.2))
+    assert third.sent == ["[FIRING:1] threshold-test: HighCpuUsage"]  # repeat_interval passed
+    assert run_check(config, "threshold-test", now=start + timedelta(seconds=4)).sent == []
     assert len(smtp_server.messages) == 2
     # one thread per group: the same References on every mail of the group
     assert smtp_server.messages[0]["References"] == smtp_server.messages[1]["References"]
@@ -157,13 +158,15 @@ def test_firing_repeat_and_resolved_mail(
 
     endpoint.set('test_cpu_ratio{host="web-1",note="fine"}', 0.2)
     settle(prometheus, "test_cpu_ratio > 0.8", present=False)
-    resolved = run_check(config, "threshold-test")
+    # never before the wall clock: an earlier time could see the value from before it changed
+    later = max(datetime.now(tz=UTC), start + timedelta(seconds=5))
+    resolved = run_check(config, "threshold-test", now=later)
     assert resolved.sent == ["[RESOLVED] threshold-test: HighCpuUsage"]
     assert [a.state for a in resolved.alerts] == ["resolved"]
     text, _html = parts(smtp_server.messages[2])
     assert "FIRING" not in smtp_server.messages[2]["Subject"]
     assert "RESOLVED (1)" in text
-    assert run_check(config, "threshold-test").sent == []
+    assert run_check(config, "threshold-test", now=later + timedelta(seconds=1)).sent == []
     assert len(smtp_server.messages) == 3
 
     with AlertStore(config.state.path) as store:
@@ -195,7 +198,7 @@ def test_for_waits_for_the_condition_to_hold(
     [alert] = early.alerts
     assert alert.state == "pending"
     assert alert.active_since is not None
-    assert abs((alert.active_since - began).total_seconds()) < 4
+    assert abs((alert.active_since - began).total_seconds()) < within(4)
     assert early.sent == []
 
     later = run_check(config, "for-test", now=began + timedelta(seconds=70))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alerter.store import FIRING, RESOLVED, AlertState, AlertStore
+from alerter.model import FIRING, RESOLVED, AlertState
+from alerter.store import AlertStore
 from stackwatch.config import Config
 from stackwatch.reports.cleanup import run_weekly_cleanup
 

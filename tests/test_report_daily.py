@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from prefect import flow
 
-from alerter.evaluate import FIRING, RESOLVED, AlertState
+from alerter.model import FIRING, RESOLVED, AlertState
 from alerter.store import AlertStore
 from exporter.collectors import build_collectors
 from exporter.server import Exporter

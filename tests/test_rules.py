@@ -77,6 +77,32 @@ EXPECTED = {
         "invalid-recording.yml:4: instance:cpu:ratio: recording rules are not supported: "
         "stackwatch evaluates alerting rules only; keep recording rules in Prometheus",
     ],
+    # a value that starts on the line after its key is reported on its own line
+    "invalid-structure.yml": [
+        "invalid-structure.yml:2: group has no name",
+        "invalid-structure.yml:6: invalid label name '1team'",
+        "invalid-structure.yml:8: group 'structure': a rule must be a mapping",
+        "invalid-structure.yml:9: group 'structure': rule has no 'alert' name",
+        "invalid-structure.yml:11: NoExpr: missing or empty 'expr'",
+        "invalid-structure.yml:15: BlockValues: for: must be a duration like 30s, 5m or 1h, "
+        "found a mapping",
+        "invalid-structure.yml:17: BlockValues: rule 'BlockValues': labels must be a mapping",
+        "invalid-structure.yml:20: BlockValues: annotation 'summary' must be a string",
+        "invalid-structure.yml:23: group 'rules-as-mapping': 'rules' must be a list",
+    ],
+    # one line: listed as a reader meets them, unknown keys first
+    "invalid-flow.yml": [
+        "invalid-flow.yml:2: group 'flow': unknown key 'owner'",
+        "invalid-flow.yml:2: OneLine: unknown key 'team'",
+        "invalid-flow.yml:2: OneLine: for: invalid duration 'soon': "
+        "use a duration like 30s, 5m or 1h",
+        "invalid-flow.yml:2: OneLine: invalid label name '1x'",
+        "invalid-flow.yml:2: OneLine: label 'ok': template: {{ end }} without a block to close",
+    ],
+    "invalid-root.yml": [
+        "invalid-root.yml:1: unknown key 'version': expected 'groups'",
+        "invalid-root.yml:3: 'groups' must be a list, found a mapping",
+    ],
 }
 
 
@@ -137,6 +163,7 @@ def test_broken_rules_do_not_stop_the_others(monkeypatch: pytest.MonkeyPatch) ->
     assert groups["bad-promql"] == ["Fine"]
     assert groups["recording"] == ["Kept"]
     assert groups["dupes"] == ["Same", "Same"]  # different labels: both kept
+    assert groups["structure"] == groups["rules-as-mapping"] == groups["flow"] == []
     assert "broken" not in groups
 
 

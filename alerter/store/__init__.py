@@ -1,0 +1,28 @@
+"""Durable alert state in SQLite (WAL): alert instances, firing episodes, the mail outbox, silences.
+
+Every read-modify-write of a group's state runs in one ``BEGIN IMMEDIATE`` transaction, so two
+evaluations at once serialise instead of both sending the same notification.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from alerter.store.alerts import AlertRecord, AlertTables
+from alerter.store.database import SCHEMA_VERSION, StoreError
+from alerter.store.outbox import Outbox, QueuedMail
+from alerter.store.silences import SilenceTable
+
+__all__ = ["SCHEMA_VERSION", "AlertRecord", "AlertStore", "QueuedMail", "StoreError"]
+
+
+class AlertStore(AlertTables, Outbox, SilenceTable):
+    """The state database: alerts, outbox and silences over one connection."""
+
+    def prune(self, before: datetime) -> int:
+        """Forget resolved alerts, episodes and sent mail that ended before ``before``."""
+        cutoff = before.timestamp()
+        with self.transaction() as db:
+            removed = self._forget_resolved(db, cutoff) + self._forget_sent(db, cutoff)
+            self._forget_expired(db, cutoff)
+        return removed

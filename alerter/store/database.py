@@ -1,0 +1,145 @@
+"""The state database's one SQLite connection: schema, WAL switch and write transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Self
+
+from alerter.errors import AlerterError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS alerts (
+    fingerprint   TEXT PRIMARY KEY,
+    grp           TEXT NOT NULL,
+    alertname     TEXT NOT NULL,
+    labels        TEXT NOT NULL,
+    annotations   TEXT NOT NULL,
+    expr          TEXT NOT NULL DEFAULT '',
+    state         TEXT NOT NULL CHECK (state IN ('pending', 'firing', 'resolved')),
+    value         REAL,
+    active_since  REAL,
+    fired_at      REAL,
+    resolved_at   REAL,
+    last_seen     REAL,
+    last_notified REAL,
+    notified      INTEGER NOT NULL DEFAULT 0,
+    silenced_by   INTEGER,
+    updated_at    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_group ON alerts (grp, state);
+CREATE TABLE IF NOT EXISTS episodes (
+    fingerprint  TEXT NOT NULL,
+    fired_at     REAL NOT NULL,
+    grp          TEXT NOT NULL,
+    alertname    TEXT NOT NULL,
+    labels       TEXT NOT NULL,
+    summary      TEXT NOT NULL,
+    value        REAL,
+    active_since REAL,
+    resolved_at  REAL,
+    PRIMARY KEY (fingerprint, fired_at)
+);
+CREATE INDEX IF NOT EXISTS episodes_resolved ON episodes (resolved_at);
+CREATE TABLE IF NOT EXISTS outbox (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    grp         TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    message     BLOB NOT NULL,
+    created_at  REAL NOT NULL,
+    sent_at     REAL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    lease_until REAL
+);
+CREATE INDEX IF NOT EXISTS outbox_queued ON outbox (sent_at, id);
+CREATE TABLE IF NOT EXISTS silences (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    matchers   TEXT NOT NULL,
+    starts_at  REAL NOT NULL,
+    ends_at    REAL NOT NULL,
+    comment    TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+"""
+
+
+class StoreError(AlerterError):
+    """The state database cannot be opened or written."""
+
+
+def to_datetime(ts: float | None) -> datetime | None:
+    return datetime.fromtimestamp(ts, tz=UTC) if ts is not None else None
+
+
+def _enable_wal(db: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL, waiting out other processes doing the same on a new database.
+
+    Changing the journal mode needs an exclusive lock, and SQLite answers "database is locked"
+    at once, without its busy handler, when another connection holds one: two flows starting
+    together on a fresh install would otherwise fail.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
+class Database:
+    """The open connection every table class works on; use as a context manager."""
+
+    def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            self._db.row_factory = sqlite3.Row
+            self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            _enable_wal(self._db, timeout)
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            # one script, one transaction: concurrent first starts create the schema once
+            self._db.executescript(
+                f"BEGIN IMMEDIATE;{_SCHEMA}"  # noqa: S608 - constants only
+                "INSERT OR IGNORE INTO meta (key, value) "
+                f"VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open state database {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An IMMEDIATE transaction: writers queue up here instead of failing mid-way."""
+        if self._db.in_transaction:
+            yield self._db
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
