@@ -19,9 +19,9 @@ from typing import Any
 import requests
 import yaml
 
-from stackwatch.catalog import BY_NAME
-from stackwatch.config import load_config, parse_duration
-from stackwatch.errors import ConfigError, StackwatchError
+from flows.schedules import parse_schedule_overrides
+from stackwatch.config import load_config
+from stackwatch.errors import StackwatchError
 from stackwatch.mail import Mailer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -191,22 +191,6 @@ def mail_destination(args: argparse.Namespace, state: Path) -> str:
     return Mailer(smtp).describe()
 
 
-def check_schedule_override(item: str) -> None:
-    """Refuse a bad ``--schedule NAME=SPEC`` before anything starts."""
-    name, sep, spec = item.partition("=")
-    if not sep or name not in BY_NAME:
-        raise ConfigError(
-            f"--schedule {item!r}: expected NAME=SPEC with NAME one of {', '.join(BY_NAME)}"
-        )
-    if len(spec.split()) != 5:
-        try:
-            parse_duration(spec)
-        except ValueError:
-            raise ConfigError(
-                f"--schedule {item!r}: SPEC must be a cron expression or a duration like 30s"
-            ) from None
-
-
 def add_prefect(stack: Stack, args: argparse.Namespace) -> None:
     """A Prefect server on SQLite under the state folder, and one process serving the flows."""
     prefect_home = stack.state_dir / "prefect"
@@ -250,8 +234,7 @@ def add_prefect(stack: Stack, args: argparse.Namespace) -> None:
             "PREFECT_RUNNER_SERVER_PORT": str(args.runner_port),
         }
     )
-    for item in args.schedule:
-        check_schedule_override(item)
+    parse_schedule_overrides(args.schedule)  # a bad one stops the launcher before anything starts
     schedules = [arg for item in args.schedule for arg in ("--schedule", item)]
     stack.components.append(
         Component(
