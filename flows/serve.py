@@ -18,7 +18,13 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Interval, Schedule
 
 from flows.schedules import ScheduleSpec, parse_schedule_overrides, parse_schedule_spec
-from stackwatch.catalog import FLOWS, TIMEZONE, FlowSpec
+from stackwatch.catalog import (
+    COLLISION_STRATEGY,
+    CONCURRENCY_LIMIT,
+    FLOWS,
+    TIMEZONE,
+    FlowSpec,
+)
 from stackwatch.errors import ConfigError
 
 
@@ -47,7 +53,9 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Schedule]:
 
 def concurrency() -> ConcurrencyLimitConfig:
     """One run per deployment at a time: a run due while one is going is cancelled."""
-    return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
+    return ConcurrencyLimitConfig(
+        limit=CONCURRENCY_LIMIT, collision_strategy=ConcurrencyLimitStrategy(COLLISION_STRATEGY)
+    )
 
 
 def build_deployments(overrides: Mapping[str, Schedule] | None = None) -> list[RunnerDeployment]:

@@ -1,4 +1,7 @@
-"""The seven flows, their schedules and entry points; read without importing Prefect."""
+"""The seven flows: names, entry points, schedules, descriptions; read without importing Prefect.
+
+prefect.yaml repeats these for `prefect deploy`; tests/test_prefect_yaml.py holds it to this list.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +33,10 @@ class FlowSpec:
 
 
 TIMEZONE = "UTC"
+# One run per deployment at a time: a run due while one is going is cancelled.
+CONCURRENCY_LIMIT = 1
+COLLISION_STRATEGY = "CANCEL_NEW"
+WORK_POOL = "stackwatch"  # the `process` pool of prefect.yaml's deployments
 
 FLOWS: tuple[FlowSpec, ...] = (
     FlowSpec(
