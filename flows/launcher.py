@@ -22,9 +22,8 @@ import yaml
 from flows.schedules import parse_schedule_overrides
 from stackwatch.config import load_config
 from stackwatch.errors import StackwatchError
+from stackwatch.install import check_packages, checkout, data_path
 from stackwatch.mail import Mailer
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 class LaunchError(StackwatchError):
@@ -51,7 +50,7 @@ class Component:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **self.env},
-                cwd=REPO,
+                cwd=checkout(),  # installed: the caller's folder, as relative paths expect
                 start_new_session=True,  # Ctrl-C reaches the launcher, which stops us in order
             )
 
@@ -175,10 +174,10 @@ def prepare(stack: Stack, args: argparse.Namespace) -> None:
     prometheus_dir = stack.state_dir / "prometheus"
     prometheus_dir.mkdir(parents=True, exist_ok=True)
     config = local_prometheus_config(
-        REPO / "prometheus.yml",
+        data_path("prometheus.yml"),
         args.exporter_listen,
         f"127.0.0.1:{args.prometheus_port}",
-        REPO / "rules",
+        data_path("rules"),
     )
     (prometheus_dir / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
@@ -280,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_packages()
         stack = plan(args)
     except StackwatchError as exc:
         print(f"stackwatch: {exc}", file=sys.stderr)  # noqa: T201

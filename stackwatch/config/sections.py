@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from stackwatch.config.values import Duration, HttpUrl, ListenAddress
 from stackwatch.errors import ConfigError
+from stackwatch.install import InstallError, data_path
 
 COLLECTOR_NAMES = ("host", "services", "docker", "kubernetes")
 
@@ -170,8 +171,22 @@ class SmtpConfig(_Model):
         return {"ssl": 465, "starttls": 587, "none": 25}[self.tls]
 
 
+def default_rule_paths() -> list[str]:
+    """``rules/*.yml`` of the working folder, else the rule files shipped with stackwatch."""
+    if Path("rules").is_dir():
+        return ["rules/*.yml"]
+    try:
+        return [str(data_path("rules") / "*.yml")]
+    except InstallError:
+        return ["rules/*.yml"]  # reported as missing when the rules are loaded
+
+
 class RulesConfig(_Model):
-    paths: list[str] = Field(default_factory=lambda: ["rules/*.yml"])
+    paths: list[str] = Field(
+        default_factory=default_rule_paths,
+        description="rule files, folders or globs; default rules/*.yml of the working folder, "
+        "else the rules shipped with stackwatch",
+    )
     repeat_interval: Duration = 4 * 3600.0
     send_resolved: bool = True
     templates_dir: Path | None = None
