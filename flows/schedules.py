@@ -1,8 +1,4 @@
-"""``--schedule NAME=SPEC`` overrides, shared by the launcher and the serving process.
-
-SPEC is a cron expression (five fields, UTC) or an interval such as ``30s``; NAME is a flow of
-the catalogue. Parsed without Prefect, so the launcher refuses a bad one before anything starts.
-"""
+"""``--schedule NAME=SPEC`` overrides (a cron expression or an interval) for launcher and serve."""
 
 from __future__ import annotations
 
@@ -13,7 +9,8 @@ from stackwatch.catalog import BY_NAME
 from stackwatch.config import parse_duration
 from stackwatch.errors import ConfigError
 
-# a cron expression (UTC), or the interval between runs
+# A cron expression (UTC), or the interval between runs. Parsed without Prefect, so that the
+# launcher refuses a bad override before anything starts.
 ScheduleSpec = str | timedelta
 
 

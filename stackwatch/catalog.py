@@ -1,7 +1,4 @@
-"""The seven flows: names, entry points, schedules, descriptions; read without importing Prefect.
-
-prefect.yaml repeats these for `prefect deploy`; tests/test_prefect_yaml.py holds it to this list.
-"""
+"""The seven flows: names, entry points, schedules, descriptions; read without importing Prefect."""
 
 from __future__ import annotations
 
@@ -38,6 +35,7 @@ CONCURRENCY_LIMIT = 1
 COLLISION_STRATEGY = "CANCEL_NEW"
 WORK_POOL = "stackwatch"  # the `process` pool of prefect.yaml's deployments
 
+# prefect.yaml repeats these for `prefect deploy`; tests/test_prefect_yaml.py holds it to them.
 FLOWS: tuple[FlowSpec, ...] = (
     FlowSpec(
         "system-health-check",

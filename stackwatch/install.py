@@ -1,9 +1,4 @@
-"""Where this installation's own files are: its packages, checked for shadowing, and its data.
-
-The distribution installs the top-level packages ``stackwatch``, ``exporter``, ``alerter`` and
-``flows``. The last three are common names (other PyPI distributions, a Prefect project's own
-``flows/`` folder), so at start the commands check that they are stackwatch's own files.
-"""
+"""Where this installation's own files are: its packages, checked for shadowing, and its data."""
 
 from __future__ import annotations
 
@@ -24,6 +19,8 @@ from pathlib import Path
 from stackwatch.errors import StackwatchError
 
 DISTRIBUTION = "stackwatch"
+# Besides stackwatch the wheel installs these, whose names are common (other PyPI distributions,
+# a Prefect project's own flows/ folder): the commands check at start that they are ours.
 AREA_PACKAGES = ("exporter", "alerter", "flows")
 # The folder holding the stackwatch package: a source checkout, or site-packages.
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,11 +73,13 @@ def data_path(name: str) -> Path:
     if root is not None:
         return root / name
     record = own_record()
-    for recorded in record[1] if record else ():
-        # relative to site-packages: ../../../share/stackwatch/rules/host.yml
-        head, sep, inside = recorded.partition(f"{DATA_DIR}/")
-        if sep and inside.split("/", 1)[0] == name and record:
-            return _located(record[0], f"{head}{sep}{name}")
+    if record is not None:
+        dist, files = record
+        for recorded in files:
+            # relative to site-packages: ../../../share/stackwatch/rules/host.yml
+            head, sep, inside = recorded.partition(f"{DATA_DIR}/")
+            if sep and inside.split("/", 1)[0] == name:
+                return _located(dist, f"{head}{sep}{name}")
     raise InstallError(f"stackwatch's {name} is missing from the installation; reinstall it")
 
 
