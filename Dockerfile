@@ -10,11 +10,12 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/stackwatch
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md prometheus.yml ./
 COPY stackwatch/ stackwatch/
 COPY exporter/ exporter/
 COPY alerter/ alerter/
 COPY flows/ flows/
+COPY rules/ rules/
 RUN /opt/stackwatch/bin/pip install --no-cache-dir .
 
 FROM python:${PYTHON_VERSION}-slim-bookworm

@@ -19,12 +19,11 @@ from typing import Any
 import requests
 import yaml
 
-from stackwatch.catalog import BY_NAME
-from stackwatch.config import load_config, parse_duration
-from stackwatch.errors import ConfigError, StackwatchError
+from flows.schedules import parse_schedule_overrides
+from stackwatch.config import load_config
+from stackwatch.errors import StackwatchError
+from stackwatch.install import check_packages, checkout, data_path
 from stackwatch.mail import Mailer
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 class LaunchError(StackwatchError):
@@ -51,7 +50,7 @@ class Component:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **self.env},
-                cwd=REPO,
+                cwd=checkout(),  # installed: the caller's folder, as relative paths expect
                 start_new_session=True,  # Ctrl-C reaches the launcher, which stops us in order
             )
 
@@ -175,10 +174,10 @@ def prepare(stack: Stack, args: argparse.Namespace) -> None:
     prometheus_dir = stack.state_dir / "prometheus"
     prometheus_dir.mkdir(parents=True, exist_ok=True)
     config = local_prometheus_config(
-        REPO / "prometheus.yml",
+        data_path("prometheus.yml"),
         args.exporter_listen,
         f"127.0.0.1:{args.prometheus_port}",
-        REPO / "rules",
+        data_path("rules"),
     )
     (prometheus_dir / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
@@ -189,22 +188,6 @@ def mail_destination(args: argparse.Namespace, state: Path) -> str:
     if smtp.host is None:
         return f"outbox folder {state / 'outbox'} (.eml files; set smtp.host to send)"
     return Mailer(smtp).describe()
-
-
-def check_schedule_override(item: str) -> None:
-    """Refuse a bad ``--schedule NAME=SPEC`` before anything starts."""
-    name, sep, spec = item.partition("=")
-    if not sep or name not in BY_NAME:
-        raise ConfigError(
-            f"--schedule {item!r}: expected NAME=SPEC with NAME one of {', '.join(BY_NAME)}"
-        )
-    if len(spec.split()) != 5:
-        try:
-            parse_duration(spec)
-        except ValueError:
-            raise ConfigError(
-                f"--schedule {item!r}: SPEC must be a cron expression or a duration like 30s"
-            ) from None
 
 
 def add_prefect(stack: Stack, args: argparse.Namespace) -> None:
@@ -250,8 +233,7 @@ def add_prefect(stack: Stack, args: argparse.Namespace) -> None:
             "PREFECT_RUNNER_SERVER_PORT": str(args.runner_port),
         }
     )
-    for item in args.schedule:
-        check_schedule_override(item)
+    parse_schedule_overrides(args.schedule)  # a bad one stops the launcher before anything starts
     schedules = [arg for item in args.schedule for arg in ("--schedule", item)]
     stack.components.append(
         Component(
@@ -297,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_packages()
         stack = plan(args)
     except StackwatchError as exc:
         print(f"stackwatch: {exc}", file=sys.stderr)  # noqa: T201

@@ -10,7 +10,6 @@ import argparse
 import importlib
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any, cast
 
 from prefect import Flow, serve
@@ -18,8 +17,14 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Interval, Schedule
 
-from stackwatch.catalog import BY_NAME, FLOWS, TIMEZONE, FlowSpec
-from stackwatch.config import parse_duration
+from flows.schedules import ScheduleSpec, parse_schedule_overrides, parse_schedule_spec
+from stackwatch.catalog import (
+    COLLISION_STRATEGY,
+    CONCURRENCY_LIMIT,
+    FLOWS,
+    TIMEZONE,
+    FlowSpec,
+)
 from stackwatch.errors import ConfigError
 
 
@@ -29,35 +34,28 @@ def load_flow(spec: FlowSpec) -> Flow[..., Any]:
     return flow
 
 
+def prefect_schedule(spec: ScheduleSpec) -> Schedule:
+    """The Prefect schedule for a parsed override, in the catalogue's time zone."""
+    if isinstance(spec, str):
+        return Cron(spec, timezone=TIMEZONE)
+    return Interval(spec, timezone=TIMEZONE)
+
+
 def parse_schedule(text: str) -> Schedule:
     """A cron expression (five fields, UTC) or an interval like ``30s`` / ``5m``."""
-    if len(text.split()) == 5:
-        return Cron(text, timezone=TIMEZONE)
-    try:
-        seconds = parse_duration(text)
-    except ValueError as exc:
-        raise ConfigError(f"schedule {text!r}: not a cron expression nor a duration") from exc
-    if seconds < 1:
-        raise ConfigError(f"schedule {text!r}: interval must be at least 1s")
-    return Interval(timedelta(seconds=seconds), timezone=TIMEZONE)
+    return prefect_schedule(parse_schedule_spec(text))
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Schedule]:
-    """``NAME=SPEC`` pairs from the command line, checked against the catalog."""
-    overrides: dict[str, Schedule] = {}
-    for item in items:
-        name, sep, spec = item.partition("=")
-        if not sep or name not in BY_NAME:
-            raise ConfigError(
-                f"--schedule {item!r}: expected NAME=SPEC with NAME one of {', '.join(BY_NAME)}"
-            )
-        overrides[name] = parse_schedule(spec)
-    return overrides
+    """``NAME=SPEC`` pairs from the command line, checked against the catalogue."""
+    return {name: prefect_schedule(spec) for name, spec in parse_schedule_overrides(items).items()}
 
 
 def concurrency() -> ConcurrencyLimitConfig:
     """One run per deployment at a time: a run due while one is going is cancelled."""
-    return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
+    return ConcurrencyLimitConfig(
+        limit=CONCURRENCY_LIMIT, collision_strategy=ConcurrencyLimitStrategy(COLLISION_STRATEGY)
+    )
 
 
 def build_deployments(overrides: Mapping[str, Schedule] | None = None) -> list[RunnerDeployment]:

@@ -1,4 +1,4 @@
-"""The seven flows, their schedules and entry points; read without importing Prefect."""
+"""The seven flows: names, entry points, schedules, descriptions; read without importing Prefect."""
 
 from __future__ import annotations
 
@@ -30,7 +30,12 @@ class FlowSpec:
 
 
 TIMEZONE = "UTC"
+# One run per deployment at a time: a run due while one is going is cancelled.
+CONCURRENCY_LIMIT = 1
+COLLISION_STRATEGY = "CANCEL_NEW"
+WORK_POOL = "stackwatch"  # the `process` pool of prefect.yaml's deployments
 
+# prefect.yaml repeats these for `prefect deploy`; tests/test_prefect_yaml.py holds it to them.
 FLOWS: tuple[FlowSpec, ...] = (
     FlowSpec(
         "system-health-check",

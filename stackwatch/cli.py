@@ -6,17 +6,24 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-import alerter.cli
-import exporter.cli
-import flows.cli
 from stackwatch import __version__, config_cmd
 from stackwatch.errors import StackwatchError
-from stackwatch.reports import cli as reports_cli
+from stackwatch.install import check_packages
 
-# Each area adds its commands with ``register(subparsers, config_options)``; a command sets
-# ``func``. The areas import nothing from here: the shared ``--config`` option is handed to them.
-AREAS = (config_cmd, exporter.cli, alerter.cli, flows.cli, reports_cli)
+
+def areas() -> tuple[ModuleType, ...]:
+    """The areas' command modules; each adds its commands with ``register(subparsers,
+    config_options)`` and a command sets ``func``. The areas import nothing from here: the
+    shared ``--config`` option is handed to them."""
+    # imported only after check_packages(): a foreign `exporter` would be imported instead
+    import alerter.cli
+    import exporter.cli
+    import flows.cli
+    from stackwatch.reports import cli as reports_cli
+
+    return (config_cmd, exporter.cli, alerter.cli, flows.cli, reports_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     config_options = config_parent()
-    for area in AREAS:
+    for area in areas():
         area.register(subparsers, config_options)
     return parser
 
@@ -54,6 +61,11 @@ def config_parent() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        check_packages()
+    except StackwatchError as exc:
+        print(f"stackwatch: {exc}", file=sys.stderr)  # noqa: T201
+        return exc.exit_code
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

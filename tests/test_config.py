@@ -57,6 +57,15 @@ def test_defaults_without_a_file() -> None:
     assert not config.collector_enabled("kubernetes")
 
 
+def test_default_rules_are_the_working_folders_else_the_shipped_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert parse_config("").rules.paths == [str(REPO / "rules" / "*.yml")]
+    (tmp_path / "rules").mkdir()
+    assert parse_config("").rules.paths == ["rules/*.yml"]
+
+
 def test_environment_overrides_win_over_the_file() -> None:
     text = "smtp:\n  host: mail.example.org\n  port: 25\n"
     env = {

@@ -25,6 +25,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from flows.launcher import build_parser, plan, run
+from stackwatch.catalog import FLOWS
 from tests.support.procs import free_port, require_binary, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -298,13 +299,23 @@ def test_make_run_serves_the_flows_and_a_second_run_reuses_the_state(
     assert launcher.stop() == 0
 
 
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("system-health-check=often", "schedule 'often': not a cron expression nor a duration"),
+        # the serving process's own check, made before anything starts
+        ("system-health-check=0s", "schedule '0s': interval must be at least 1s"),
+        (
+            "nightly-thing=30s",
+            "--schedule 'nightly-thing=30s': expected NAME=SPEC with NAME one of "
+            + ", ".join(spec.name for spec in FLOWS),
+        ),
+    ],
+)
 def test_a_bad_schedule_override_stops_the_launcher_before_anything_starts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], item: str, message: str
 ) -> None:
-    code = run(["--state-dir", str(tmp_path / "state"), "--schedule", "system-health-check=often"])
+    code = run(["--state-dir", str(tmp_path / "state"), "--schedule", item])
     assert code == 2
-    assert capsys.readouterr().err == (
-        "stackwatch: --schedule 'system-health-check=often': SPEC must be a cron expression "
-        "or a duration like 30s\n"
-    )
+    assert capsys.readouterr().err == f"stackwatch: {message}\n"
     assert not (tmp_path / "state").exists()

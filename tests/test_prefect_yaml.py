@@ -10,7 +10,13 @@ from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.templating import apply_values
 from rich.console import Console
 
-from stackwatch.catalog import FLOWS
+from stackwatch.catalog import (
+    COLLISION_STRATEGY,
+    CONCURRENCY_LIMIT,
+    FLOWS,
+    TIMEZONE,
+    WORK_POOL,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -77,3 +83,23 @@ def test_served_deployments_match_prefect_yaml(loaded: tuple[list[dict], dict]) 
     deployments, _ = loaded
     from_yaml = {d["name"]: (d["entrypoint"], d["schedules"][0]["cron"]) for d in deployments}
     assert from_yaml == {spec.name: (spec.entrypoint, spec.cron) for spec in FLOWS}
+
+
+def test_deployments_are_the_catalogue_exactly(loaded: tuple[list[dict], dict]) -> None:
+    """prefect.yaml repeats the catalogue for `prefect deploy`: every key, in catalogue order."""
+    deployments, _ = loaded
+    assert deployments == [
+        {
+            "name": spec.name,
+            "entrypoint": spec.entrypoint,
+            "description": spec.description,
+            "tags": spec.tags,
+            "schedules": [{"cron": spec.cron, "timezone": TIMEZONE}],
+            "concurrency_limit": {
+                "limit": CONCURRENCY_LIMIT,
+                "collision_strategy": COLLISION_STRATEGY,
+            },
+            "work_pool": {"name": WORK_POOL, "work_queue_name": "default", "job_variables": {}},
+        }
+        for spec in FLOWS
+    ]

@@ -1,85 +1,19 @@
-"""The one validated configuration model, loaded from YAML with environment overrides."""
+"""The sections of ``stackwatch.yml`` as pydantic models, and secrets read at use time."""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Any, Literal
 
-import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from stackwatch.config.values import Duration, HttpUrl, ListenAddress
 from stackwatch.errors import ConfigError
-from stackwatch.yamlfile import format_loc, line_for, pydantic_message, yaml_error, yaml_line_index
+from stackwatch.install import InstallError, data_path
 
-CONFIG_ENV = "STACKWATCH_CONFIG"
-OVERRIDE_PREFIX = "STACKWATCH__"
-DEFAULT_CONFIG = "stackwatch.yml"
 COLLECTOR_NAMES = ("host", "services", "docker", "kubernetes")
-
-_DURATION_RE = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
-_DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
-
-
-def parse_duration(value: object) -> float:
-    """Parse a Prometheus duration (``90s``, ``5m``, ``1h30m``) or a number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError("must be a duration like 30s, 5m or 1h")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("must not be negative")
-        return float(value)
-    if not isinstance(value, str):
-        raise ValueError("must be a duration like 30s, 5m or 1h")
-    match = _DURATION_RE.match(value.strip())
-    if not value.strip() or match is None:
-        raise ValueError(f"invalid duration {value!r}: use a duration like 30s, 5m or 1h")
-    groups = match.groups()[1::2]
-    return float(sum(int(g) * unit for g, unit in zip(groups, _DURATION_UNITS, strict=True) if g))
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-
-def check_listen(value: str) -> str:
-    _host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"invalid listen address {value!r}: expected HOST:PORT, e.g. 0.0.0.0:9810")
-    return value
-
-
-ListenAddress = Annotated[str, AfterValidator(check_listen)]
-
-
-def split_listen(value: str) -> tuple[str, int]:
-    """Split ``HOST:PORT`` (``[::1]:9810`` too) into host and port."""
-    host, _, port = value.rpartition(":")
-    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - an exporter listens on all
-
-
-def _check_http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"invalid URL {value!r}: scheme must be http or https")
-    if not parts.hostname:
-        raise ValueError(f"invalid URL {value!r}: no host")
-    return value
-
-
-HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
 
 
 class _Model(BaseModel):
@@ -237,8 +171,22 @@ class SmtpConfig(_Model):
         return {"ssl": 465, "starttls": 587, "none": 25}[self.tls]
 
 
+def default_rule_paths() -> list[str]:
+    """``rules/*.yml`` of the working folder, else the rule files shipped with stackwatch."""
+    if Path("rules").is_dir():
+        return ["rules/*.yml"]
+    try:
+        return [str(data_path("rules") / "*.yml")]
+    except InstallError:
+        return ["rules/*.yml"]  # reported as missing when the rules are loaded
+
+
 class RulesConfig(_Model):
-    paths: list[str] = Field(default_factory=lambda: ["rules/*.yml"])
+    paths: list[str] = Field(
+        default_factory=default_rule_paths,
+        description="rule files, folders or globs; default rules/*.yml of the working folder, "
+        "else the rules shipped with stackwatch",
+    )
     repeat_interval: Duration = 4 * 3600.0
     send_resolved: bool = True
     templates_dir: Path | None = None
@@ -346,112 +294,3 @@ class Config(_Model):
         if name == "kubernetes":
             return self.kubernetes.enabled
         return True
-
-
-# --- loading -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One problem in a config file: where it is and what is wrong."""
-
-    file: str
-    line: int | None
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
-
-
-class ConfigValidationError(ConfigError):
-    """The config file has one or more problems; all of them are listed."""
-
-    def __init__(self, problems: list[ConfigProblem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
-def _overrides(environ: Mapping[str, str]) -> Iterator[tuple[list[str], Any]]:
-    for key, raw in sorted(environ.items()):
-        if key.startswith(OVERRIDE_PREFIX) and len(key) > len(OVERRIDE_PREFIX):
-            path = [part.lower() for part in key[len(OVERRIDE_PREFIX) :].split("__")]
-            try:
-                value = yaml.safe_load(raw) if raw else raw
-            except yaml.YAMLError:
-                value = raw
-            yield path, value
-
-
-def apply_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """Apply ``STACKWATCH__SECTION__KEY=value`` variables (values parsed as YAML scalars)."""
-    for path, value in _overrides(environ):
-        node: dict[str, Any] = data
-        for part in path[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = {}
-                node[part] = child
-            node = child
-        node[path[-1]] = value
-    return data
-
-
-def _validation_problems(
-    exc: ValidationError, filename: str, index: Mapping[tuple[Any, ...], int]
-) -> list[ConfigProblem]:
-    problems = []
-    for error in exc.errors():
-        # pydantic appends the tag of union members and model names; keep the user's keys
-        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p[:1].isupper()))
-        problems.append(
-            ConfigProblem(filename, line_for(index, loc), format_loc(loc), pydantic_message(error))
-        )
-    return sorted(problems, key=lambda p: p.line or 0)
-
-
-def parse_config(
-    text: str, filename: str = DEFAULT_CONFIG, environ: Mapping[str, str] | None = None
-) -> Config:
-    """Validate config text; raises ConfigValidationError listing every problem."""
-    try:
-        data = yaml.safe_load(text)
-        index = yaml_line_index(text)
-    except yaml.YAMLError as exc:
-        line, message = yaml_error(exc)
-        raise ConfigValidationError([ConfigProblem(filename, line, "", message)]) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigValidationError(
-            [ConfigProblem(filename, 1, "", "the file must be a mapping of sections")]
-        )
-    data = apply_overrides(data, os.environ if environ is None else environ)
-    try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigValidationError(_validation_problems(exc, filename, index)) from None
-
-
-def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """The config file to read: ``--config``, else $STACKWATCH_CONFIG, else ./stackwatch.yml."""
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get(CONFIG_ENV)
-    if env:
-        return Path(env)
-    default = Path(DEFAULT_CONFIG)
-    return default if default.exists() else None
-
-
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load and validate the config; with no file anywhere, the defaults (plus overrides)."""
-    resolved = config_path(path)
-    if resolved is None:
-        return parse_config("", "<defaults>")
-    try:
-        text = resolved.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{resolved}: cannot read config: {exc.strerror}") from None
-    return parse_config(text, str(resolved))
