@@ -10,13 +10,13 @@ from collections.abc import Sequence
 import alerter.cli
 import exporter.cli
 import flows.cli
+import flows.report_cli
 from stackwatch import __version__, config_cmd
 from stackwatch.errors import StackwatchError
-from stackwatch.reports import cli as reports_cli
 
 # Each area adds its commands with ``register(subparsers, config_options)``; a command sets
 # ``func``. The areas import nothing from here: the shared ``--config`` option is handed to them.
-AREAS = (config_cmd, exporter.cli, alerter.cli, flows.cli, reports_cli)
+AREAS = (config_cmd, exporter.cli, alerter.cli, flows.cli, flows.report_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,9 +9,9 @@ import pytest
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Crashed, Failed
 
-from flows.hooks import failure_message, run_link
+from flows.hooks import failure_message, notify_failure, run_link
 from flows.retry import retry_on
-from flows.serve import build_deployments, parse_overrides, parse_schedule
+from flows.serve import build_deployments, load_flow, parse_overrides, parse_schedule
 from stackwatch.catalog import FLOWS
 from stackwatch.cli import main
 from stackwatch.config import parse_config
@@ -52,6 +52,14 @@ def test_seven_deployments_one_run_at_a_time() -> None:
         assert deployment.concurrency_limit == 1
         assert deployment.concurrency_options.collision_strategy == "CANCEL_NEW"
         assert deployment.paused is False
+
+
+def test_each_flow_is_named_described_and_hooked_by_its_catalogue_entry() -> None:
+    for spec in FLOWS:
+        flow = load_flow(spec)
+        assert (flow.name, flow.description) == (spec.name, spec.description)
+        hooks = [notify_failure] if spec.mails else []
+        assert (flow.on_failure_hooks, flow.on_crashed_hooks) == (hooks, hooks), spec.name
 
 
 def test_schedule_override_replaces_only_that_flow() -> None:
