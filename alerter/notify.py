@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from alerter.errors import AlerterError
 from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState
+from stackwatch import htmlmail
 from stackwatch.config import Config
 from stackwatch.format import compact_value, humanize_duration, moment_text
 from stackwatch.mail import Mailer
@@ -114,26 +115,16 @@ def _slug(text: str) -> str:
 
 
 class MailRenderer:
-    """Renders notifications with the Jinja2 templates (a config folder may override them)."""
+    """Renders notifications with the mail templates (a config folder may override them)."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         folders = [TEMPLATES]
         if config.rules.templates_dir is not None:
             folders.insert(0, config.rules.templates_dir)
-        self.env = self._environment(folders)
-        self.fallback = self._environment([TEMPLATES]) if len(folders) > 1 else None
+        self.env = htmlmail.environment(*folders)
+        self.fallback = htmlmail.environment(TEMPLATES) if len(folders) > 1 else None
         self.prometheus_url = (config.links.prometheus_url or config.prometheus.url).rstrip("/")
-
-    @staticmethod
-    def _environment(folders: list[Path]) -> SandboxedEnvironment:
-        return SandboxedEnvironment(
-            loader=ChoiceLoader([FileSystemLoader(str(f)) for f in folders]),
-            autoescape=lambda name: bool(name and name.endswith((".html", ".html.j2"))),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
 
     def links(self, alert: AlertState) -> dict[str, str]:
         links: dict[str, str] = {}

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from alerter.check import CheckResult, run_check
-from flows.hooks import notify_failure
+from flows.catalogued import catalogued_flow
 from flows.retry import network_task
+from stackwatch import promql
 from stackwatch.config import Config, load_config
+from stackwatch.format import compact_value, label_matchers, percent
 from stackwatch.prometheus import PrometheusClient, TransientPrometheusError
 
 CHECK_TIMEOUT = 300.0  # a check that hangs longer than this fails (and mails) instead
@@ -28,14 +30,9 @@ class Reading:
 
 
 SYSTEM_READINGS: tuple[Reading, ...] = (
-    Reading("CPU used", '1 - avg(rate(node_cpu_seconds_total{mode="idle"}[5m]))', "ratio"),
-    Reading("RAM used", "1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes", "ratio"),
-    Reading(
-        "Disk used",
-        "1 - node_filesystem_avail_bytes / node_filesystem_size_bytes",
-        "ratio",
-        by="mountpoint",
-    ),
+    Reading("CPU used", promql.cpu_used(by=""), "ratio"),
+    Reading("RAM used", promql.ram_used(), "ratio"),
+    Reading("Disk used", promql.disk_used(), "ratio", by="mountpoint"),
     Reading("Load (1m)", "node_load1"),
     Reading("Containers", "sum by (state) (stackwatch_docker_containers)", by="state"),
     Reading("Processes", "node_processes_pids"),
@@ -55,27 +52,31 @@ class ReadingValue:
         if self.value is None:
             return "no data"
         if self.reading.unit == "ratio":
-            return f"{self.value * 100:.1f} %"
-        return f"{self.value:g}"
+            return percent(self.value)
+        return compact_value(self.value, missing="no data")
 
 
-def format_labels(labels: Any) -> str:
-    return ", ".join(f'{key}="{value}"' for key, value in sorted(dict(labels).items()))
+def read_readings(
+    client: PrometheusClient, readings: tuple[Reading, ...] = SYSTEM_READINGS
+) -> list[ReadingValue]:
+    """One value per reading and series; a reading with no series is one "no data" value."""
+    values: list[ReadingValue] = []
+    for reading in readings:
+        samples = client.query(reading.expr)
+        if not samples:
+            values.append(ReadingValue(reading, "", None))
+        for sample in sorted(samples, key=lambda s: s.labels.get(reading.by, "")):
+            series = sample.labels.get(reading.by, "") if reading.by else ""
+            values.append(ReadingValue(reading, series, sample.value))
+    return values
 
 
 @network_task("read-system-values", TransientPrometheusError)
 def read_system_values(config: Config) -> list[ReadingValue]:
     """Query CPU, RAM, disk, container and process counts; log each value."""
     logger = get_run_logger()
-    values: list[ReadingValue] = []
     with PrometheusClient(config.prometheus) as client:
-        for reading in SYSTEM_READINGS:
-            samples = client.query(reading.expr)
-            if not samples:
-                values.append(ReadingValue(reading, "", None))
-            for sample in sorted(samples, key=lambda s: s.labels.get(reading.by, "")):
-                series = sample.labels.get(reading.by, "") if reading.by else ""
-                values.append(ReadingValue(reading, series, sample.value))
+        values = read_readings(client)
     for item in values:
         where = f" {item.series}" if item.series else ""
         logger.info("%s%s: %s", item.reading.name, where, item.formatted())
@@ -93,7 +94,7 @@ def evaluate_rules(config: Config, group: str, notify: bool = True) -> CheckResu
             "%s %s {%s} value=%s since %s: %s",
             alert.state,
             alert.alertname,
-            format_labels(alert.labels),
+            label_matchers(dict(alert.labels)),
             alert.value,
             alert.active_since,
             alert.summary,
@@ -144,7 +145,7 @@ def check_group(group: str, config_path: str | None) -> dict[str, Any]:
     return summary(result)
 
 
-@flow(name="system-health-check", timeout_seconds=CHECK_TIMEOUT)
+@catalogued_flow(CHECK_TIMEOUT)
 def system_health_check(config_path: str | None = None) -> dict[str, Any]:
     """CPU, RAM, disk, container and process counts; evaluates its rules and only logs."""
     config = load_config(config_path)
@@ -164,45 +165,25 @@ def system_health_check(config_path: str | None = None) -> dict[str, Any]:
     }
 
 
-@flow(
-    name="services-health-check",
-    timeout_seconds=CHECK_TIMEOUT,
-    on_failure=[notify_failure],
-    on_crashed=[notify_failure],
-)
+@catalogued_flow(CHECK_TIMEOUT)
 def services_health_check(config_path: str | None = None) -> dict[str, Any]:
     """Evaluate the services group (probe results); mail alerts."""
     return check_group("services-health-check", config_path)
 
 
-@flow(
-    name="threshold-alert-check",
-    timeout_seconds=CHECK_TIMEOUT,
-    on_failure=[notify_failure],
-    on_crashed=[notify_failure],
-)
+@catalogued_flow(CHECK_TIMEOUT)
 def threshold_alert_check(config_path: str | None = None) -> dict[str, Any]:
     """CPU > 80 %, RAM > 85 %, disk > 90 %; mail alerts."""
     return check_group("threshold-alert-check", config_path)
 
 
-@flow(
-    name="docker-restart-monitor",
-    timeout_seconds=CHECK_TIMEOUT,
-    on_failure=[notify_failure],
-    on_crashed=[notify_failure],
-)
+@catalogued_flow(CHECK_TIMEOUT)
 def docker_restart_monitor(config_path: str | None = None) -> dict[str, Any]:
     """Containers restarting in a loop or unhealthy; mail alerts."""
     return check_group("docker-restart-monitor", config_path)
 
 
-@flow(
-    name="k8s-health-check",
-    timeout_seconds=CHECK_TIMEOUT,
-    on_failure=[notify_failure],
-    on_crashed=[notify_failure],
-)
+@catalogued_flow(CHECK_TIMEOUT)
 def k8s_health_check(config_path: str | None = None) -> dict[str, Any]:
     """k3s nodes, pods and deployments; mail alerts."""
     return check_group("k8s-health-check", config_path)

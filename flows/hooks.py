@@ -1,22 +1,32 @@
 """State hooks: mail the people on call when a flow run fails or crashes after its retries.
 
-Prefect's open-source server has no email action, so the hooks reuse the alerter's mailer (SMTP,
-or the outbox folder when no SMTP host is configured).
+Prefect's open-source server has no email action, so the hooks use stackwatch's mailer (SMTP, or
+the outbox folder when no SMTP host is configured) and its HTML mail layout.
 """
 
 from __future__ import annotations
 
-import html
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+from jinja2.sandbox import SandboxedEnvironment
 from prefect.client.schemas.objects import FlowRun, State
 from prefect.logging.loggers import flow_run_logger
 from prefect.settings import PREFECT_API_URL
 
+from stackwatch import htmlmail
 from stackwatch.config import Config, load_config
 from stackwatch.errors import StackwatchError
 from stackwatch.links import run_url, ui_url
 from stackwatch.mail import Mailer
+
+TEMPLATE = "flow-failure.html.j2"
+
+
+@cache
+def _environment() -> SandboxedEnvironment:
+    return htmlmail.environment(Path(__file__).parent / "templates")
 
 
 def run_link(config: Config, flow_run_id: object) -> str:
@@ -39,14 +49,21 @@ def failure_message(
         f"Started: {started}\n"
         f"Attempts: {flow_run.run_count}\n"
     )
-    body = (
-        f"<p>Flow <b>{html.escape(flow_name)}</b> ended <b>{html.escape(state.name or outcome)}"
-        f"</b> (run {html.escape(flow_run.name or '')}).</p>"
-        f"<pre>{html.escape(error)}</pre>"
-        f'<p><a href="{html.escape(link, quote=True)}">Open the run in the Prefect UI</a></p>'
-        f"<p>Started: {html.escape(started)}<br>Attempts: {flow_run.run_count}</p>"
+    html = (
+        _environment()
+        .get_template(TEMPLATE)
+        .render(
+            subject=subject,
+            flow_name=flow_name,
+            state_name=state.name or outcome,
+            run_name=flow_run.name or "",
+            error=error,
+            link=link,
+            started=started,
+            attempts=flow_run.run_count,
+        )
     )
-    return subject, text, f"<html><body>{body}</body></html>"
+    return subject, text, html
 
 
 def notify_failure(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.hooks import notify_failure
+from flows.catalogued import catalogued_flow
+from flows.flow_history import daily_report
 from flows.retry import network_task
 from stackwatch.config import Config, load_config
 from stackwatch.mail import TransientMailError
 from stackwatch.reports.cleanup import CleanupReport, run_weekly_cleanup, send_cleanup_report
-from stackwatch.reports.daily import DailyReport, build_daily_report, send_daily_report
+from stackwatch.reports.daily import DailyReport, send_daily_report
 
 REPORT_TIMEOUT = 1800.0
 
@@ -21,7 +22,7 @@ REPORT_TIMEOUT = 1800.0
 @task(name="build-daily-report", cache_policy=NO_CACHE)
 def build_daily(config: Config) -> DailyReport:
     """Gather the report; a source that is down becomes one line in it, not a failure."""
-    report = build_daily_report(config)
+    report = daily_report(config)
     get_run_logger().info("built %r", report.subject)
     return report
 
@@ -46,12 +47,7 @@ def send_cleanup(config: Config, report: CleanupReport) -> None:
     get_run_logger().info("mailed %r", report.subject)
 
 
-@flow(
-    name="daily-summary-report",
-    timeout_seconds=REPORT_TIMEOUT,
-    on_failure=[notify_failure],
-    on_crashed=[notify_failure],
-)
+@catalogued_flow(REPORT_TIMEOUT)
 def daily_summary_report(config_path: str | None = None) -> dict[str, Any]:
     """Full stack health summary: published as an artifact and mailed."""
     config = load_config(config_path)
@@ -63,12 +59,7 @@ def daily_summary_report(config_path: str | None = None) -> dict[str, Any]:
     return {"subject": report.subject}
 
 
-@flow(
-    name="weekly-cleanup-report",
-    timeout_seconds=REPORT_TIMEOUT,
-    on_failure=[notify_failure],
-    on_crashed=[notify_failure],
-)
+@catalogued_flow(REPORT_TIMEOUT)
 def weekly_cleanup_report(config_path: str | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Docker prune, old Elasticsearch indices, old Loki data; what was freed is mailed."""
     config = load_config(config_path)

@@ -21,9 +21,9 @@ def areas() -> tuple[ModuleType, ...]:
     import alerter.cli
     import exporter.cli
     import flows.cli
-    from stackwatch.reports import cli as reports_cli
+    import flows.report_cli
 
-    return (config_cmd, exporter.cli, alerter.cli, flows.cli, reports_cli)
+    return (config_cmd, exporter.cli, alerter.cli, flows.cli, flows.report_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -205,13 +205,31 @@ def stamp(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
 
 
-def labels_text(labels: dict[str, str], skip: Sequence[str] = ("alertname",)) -> str:
+def day(moment: datetime) -> str:
+    """The UTC date a report is about (``2026-11-27``), as its title and subject name it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def count(value: float | None) -> str:
+    """A count read from Prometheus (a float) as a whole number; ``—`` when there is none."""
+    if value is None or math.isnan(value):
+        return "—"
+    return str(round(value))
+
+
+def labels_text(labels: Mapping[str, str], skip: Sequence[str] = ("alertname",)) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in skip)
 
 
-def compact_value(value: float | None) -> str:
+def label_matchers(labels: Mapping[str, str]) -> str:
+    """Labels as PromQL spells them (``instance="a", job="b"``), for log lines."""
+    return ", ".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+
+
+def compact_value(value: float | None, missing: str = "") -> str:
+    """A sample value, short and exact (``3``, ``0.93``, ``+Inf``); ``missing`` when none."""
     if value is None or math.isnan(value):
-        return ""
+        return missing
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     if value == int(value) and abs(value) < 1e15:

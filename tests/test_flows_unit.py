@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Crashed, Failed
 
-from flows.hooks import failure_message, run_link
+from flows.flow_history import daily_report, read_flow_runs
+from flows.hooks import failure_message, notify_failure, run_link
 from flows.retry import retry_on
-from flows.serve import build_deployments, parse_overrides, parse_schedule
+from flows.serve import build_deployments, load_flow, parse_overrides, parse_schedule
 from stackwatch.catalog import FLOWS
 from stackwatch.cli import main
-from stackwatch.config import parse_config
+from stackwatch.config import Config, parse_config
 from stackwatch.errors import ConfigError
 from stackwatch.mail import TransientMailError
 from stackwatch.prometheus import QueryError, TransientPrometheusError
+from tests.support.http import SilentServer
+from tests.support.procs import free_port
+from tests.support.timing import within
 
 
 def test_cron_schedules_are_utc_and_intervals_are_durations() -> None:
@@ -52,6 +58,14 @@ def test_seven_deployments_one_run_at_a_time() -> None:
         assert deployment.concurrency_limit == 1
         assert deployment.concurrency_options.collision_strategy == "CANCEL_NEW"
         assert deployment.paused is False
+
+
+def test_each_flow_is_named_described_and_hooked_by_its_catalogue_entry() -> None:
+    for spec in FLOWS:
+        flow = load_flow(spec)
+        assert (flow.name, flow.description) == (spec.name, spec.description)
+        hooks = [notify_failure] if spec.mails else []
+        assert (flow.on_failure_hooks, flow.on_crashed_hooks) == (hooks, hooks), spec.name
 
 
 def test_schedule_override_replaces_only_that_flow() -> None:
@@ -119,3 +133,56 @@ def test_flows_run_refuses_an_unknown_flow(capsys: pytest.CaptureFixture[str]) -
         main(["flows", "run", "hourly-thing"])
     assert exc.value.code == 2
     assert "invalid choice: 'hourly-thing'" in capsys.readouterr().err
+
+
+def _report_config(tmp_path: Path, **prefect: object) -> Config:
+    return Config.model_validate(
+        {
+            "prometheus": {"url": f"http://127.0.0.1:{free_port()}", "retries": 0},
+            "prefect": prefect,
+            "state": {"path": str(tmp_path / "none.db")},
+        }
+    )
+
+
+def test_a_prefect_api_that_never_answers_is_asked_once_and_is_one_line(tmp_path: Path) -> None:
+    with SilentServer() as silent:
+        api = silent.url.removesuffix("/health")
+        config = _report_config(tmp_path, api_url=api, timeout="500ms")
+        now = datetime.now(tz=UTC)
+        started = time.monotonic()
+        history = read_flow_runs(config, now - timedelta(days=1), now)
+        assert time.monotonic() - started < within(3.0)  # no client retries
+        report = daily_report(config, now=now)
+
+    assert history is not None
+    assert (history.api_url, history.runs, history.error) == (api, (), "timed out")
+    assert f"Prefect API unreachable at {api}: timed out" in report.text
+    assert "Prefect API unreachable" in report.attention
+
+
+def test_an_unreadable_prefect_key_fails_its_section_not_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PREFECT_KEY_FOR_TEST", raising=False)
+    config = _report_config(
+        tmp_path, api_url="http://127.0.0.1:9/api", api_key={"env": "PREFECT_KEY_FOR_TEST"}
+    )
+
+    report = daily_report(config)
+
+    assert (
+        "Prefect flow runs, last 24 h: could not be built: environment variable "
+        "PREFECT_KEY_FOR_TEST is not set" in report.text
+    )
+    assert "Prefect flow runs, last 24 h: could not be built" in report.attention
+    assert "1 of" not in report.text  # the other sections still say what they can
+    assert "Alerts: no alert database at" in report.text
+
+
+def test_prefect_not_configured_reads_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    now = datetime.now(tz=UTC)
+    assert read_flow_runs(_report_config(tmp_path), now - timedelta(days=1), now) is None

@@ -19,9 +19,10 @@ from alerter.model import FIRING, RESOLVED, AlertState
 from alerter.store import AlertStore
 from exporter.collectors import build_collectors
 from exporter.server import Exporter
+from flows.flow_history import daily_report
 from stackwatch.config import Config
 from stackwatch.reports.charts import PALETTE, decode_png
-from stackwatch.reports.daily import build_daily_report, send_daily_report
+from stackwatch.reports.daily import send_daily_report
 from tests.support.dockerd import DockerDaemon
 from tests.support.http import LocalServer, fixed
 from tests.support.prefect import (  # noqa: F401 - prefect_api: the shared session fixture
@@ -176,7 +177,7 @@ def html_and_text(message: EmailMessage) -> tuple[str, str]:
 def test_the_mail_arrives_with_every_section_and_right_counts(stack: dict[str, Any]) -> None:
     config, tag = stack["config"], stack["tag"]
 
-    report = build_daily_report(config)
+    report = daily_report(config)
     send_daily_report(config, report)
 
     assert len(stack["smtp"].messages) == 1
@@ -245,7 +246,7 @@ def test_with_prometheus_down_the_mail_still_arrives_and_says_so(stack: dict[str
     config = stack["config"]
     stack["prometheus"].stop()
 
-    report = build_daily_report(config)
+    report = daily_report(config)
     send_daily_report(config, report)
 
     message = stack["smtp"].messages[-1]
@@ -288,7 +289,7 @@ def test_dry_run_writes_html_and_sends_nothing(
 
 def test_an_old_window_counts_only_its_own_runs(stack: dict[str, Any]) -> None:
     """A report for a day long ago finds no flow runs and no alert history in its window."""
-    report = build_daily_report(stack["config"], now=datetime.now(tz=UTC) - timedelta(days=30))
+    report = daily_report(stack["config"], now=datetime.now(tz=UTC) - timedelta(days=30))
     assert "No flow runs started in the last 24 h." in report.text
     assert "0 fired and resolved in 24 h." in report.text
 
@@ -344,7 +345,7 @@ def test_k3s_section_from_cluster_metrics(start_prometheus: Any, tmp_path: Path)
             }
         )
 
-        text = build_daily_report(config).text
+        text = daily_report(config).text
 
         section = text[text.index("\nk3s\n") : text.index("\nAlerts\n")]
         assert "2 node(s), 1 not ready; 4 pod(s), 2 not ready; 1 deployment(s)" in section
@@ -364,5 +365,5 @@ def test_k3s_section_from_cluster_metrics(start_prometheus: Any, tmp_path: Path)
         prometheus.wait_for_series(
             'stackwatch_scrape_collector_success{collector="kubernetes"} == 0'
         )
-        text = build_daily_report(config).text
+        text = daily_report(config).text
         assert "k3s: the exporter cannot read the Kubernetes API" in text

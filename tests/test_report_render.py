@@ -179,7 +179,7 @@ def test_a_missing_prometheus_credential_is_one_line_not_a_crash(
         }
     )
 
-    report = build_daily_report(config)
+    report = build_daily_report(config, flow_runs=None)
 
     assert "Prometheus error: environment variable PROM_TOKEN_FOR_TEST is not set" in report.text
     assert "Prefect: not configured" in report.text
@@ -191,7 +191,7 @@ def test_the_newest_point_survives_millisecond_rounding() -> None:
     from datetime import UTC, datetime
 
     from stackwatch.prometheus import _timestamp
-    from stackwatch.reports.daily import PromSource
+    from stackwatch.reports.sections.source import PromSource
 
     now = datetime(2026, 11, 27, 12, 0, 0, 999600, tzinfo=UTC)  # .9996 s is sent as 1.000
     source = PromSource(None, "stackwatch", now)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from alerter.store import AlertStore
 from stackwatch.config import Config
 from stackwatch.errors import StackwatchError
 from stackwatch.filesystems import list_mounts
-from stackwatch.format import format_duration, human_bytes, short_reason, stamp
+from stackwatch.format import day, format_duration, human_bytes, short_reason, stamp
 from stackwatch.mail import Mailer
 from stackwatch.promql import PSEUDO_FS_TYPES
 from stackwatch.reports.docker_prune import DockerPruner, PruneResult
@@ -187,7 +187,7 @@ def loki_step(config: Config, now: datetime, dry_run: bool) -> CleanupStep:
     step.warnings = result.warnings
     step.notes = result.notes
     if result.requested or dry_run:
-        step.removed = [f"{result.selector} before {result.end:%Y-%m-%d %H:%M} UTC"]
+        step.removed = [f"{result.selector} before {stamp(result.end)}"]
     step.bytes_freed = result.bytes_freed
     if result.chunks_before is not None:
         step.notes.append(
@@ -349,8 +349,7 @@ def run_weekly_cleanup(
     doc = _document(steps, before, after, now, dry_run)
     freed = sum(s.bytes_freed for s in steps)
     failed = [s for s in steps if not s.ok]
-    day = now.astimezone(UTC).strftime("%Y-%m-%d")
-    subject = f"[stackwatch] Weekly cleanup {day}: " + (
+    subject = f"[stackwatch] Weekly cleanup {day(now)}: " + (
         f"would free {human_bytes(freed)} (dry run)" if dry_run else f"freed {human_bytes(freed)}"
     )
     if failed:

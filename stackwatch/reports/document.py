@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 
 import jinja2
 
+from stackwatch import htmlmail
 from stackwatch.mail import InlineImage
 
 
@@ -193,15 +195,12 @@ def render_markdown(doc: Document) -> str:
 # --- html ----------------------------------------------------------------------------------
 
 
+TEMPLATES = Path(__file__).parent / "templates"
+
+
 @cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("reports", "templates"),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
+    env = htmlmail.environment(TEMPLATES)
     env.tests["link"] = lambda value: isinstance(value, Link)
     return env
 

@@ -1,4 +1,8 @@
-"""``stackwatch report daily`` and ``stackwatch cleanup weekly``: the two reports, on demand."""
+"""``stackwatch report daily`` and ``stackwatch cleanup weekly``: the two reports, on demand.
+
+Here rather than in ``stackwatch/reports/``: the daily report's flow-run history is read with
+Prefect's client, which only ``flows/`` imports.
+"""
 
 from __future__ import annotations
 
@@ -72,10 +76,12 @@ def _inline_images(html: str, images: list[Any]) -> str:
 
 
 def daily_command(args: argparse.Namespace) -> int:
-    from stackwatch.reports.daily import build_daily_report, send_daily_report
+    # Prefect is imported only when the report is built: `stackwatch --help` stays fast
+    from flows.flow_history import daily_report
+    from stackwatch.reports.daily import send_daily_report
 
     config = load_config(args.config)
-    report = build_daily_report(config)
+    report = daily_report(config)
     if args.dry_run or args.output:
         path = Path(args.output or DEFAULT_OUTPUT)
         try:
