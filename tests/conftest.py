@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
+from tests.support.compose import compose_config
 from tests.support.dockerd import DockerDaemon, required_dockerd
 from tests.support.prometheus import PrometheusServer
 from tests.support.smtp import SmtpServer
@@ -46,3 +49,12 @@ def dockerd() -> Iterator[DockerDaemon]:
     """A real dockerd on its own socket for the whole session, with the busybox test image."""
     with required_dockerd() as daemon:
         yield daemon
+
+
+@pytest.fixture(scope="session")
+def resolved_compose() -> dict[str, Any]:
+    """docker-compose.yml as docker-compose resolves it with .env.example (all profiles)."""
+    result = compose_config("--profile", "mail", "config")
+    assert result.returncode == 0, result.stderr
+    config: dict[str, Any] = yaml.safe_load(result.stdout)
+    return config
