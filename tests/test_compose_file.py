@@ -1,8 +1,4 @@
-"""docker-compose.yml with .env.example, as docker-compose resolves it: services, mounts, configs.
-
-No image registry is reachable here, so nothing is pulled or started: docker-compose validates
-the file and reads it back resolved, and each container's stackwatch config is loaded from it.
-"""
+"""docker-compose.yml, validated and resolved by docker-compose: services, mounts, configs."""
 
 from __future__ import annotations
 

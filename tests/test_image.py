@@ -1,8 +1,4 @@
-"""The image: the Dockerfile passes the linter, installs every package, and builds where it can.
-
-No image registry is reachable here: the Dockerfile is checked instruction by instruction
-(tests/support/dockerfile.py) and built only where its base image is already present.
-"""
+"""The image: the Dockerfile passes the linter, installs every package, builds where it can."""
 
 from __future__ import annotations
 
@@ -133,8 +129,6 @@ def test_image_builds_where_the_base_image_is_available(tmp_path: Path) -> None:
             client.images.remove(tag, force=True)
         client.close()
 
-
-# --- what the image installs -------------------------------------------------------------------
 
 PACKAGES = ("stackwatch", "exporter", "alerter", "flows")
 

@@ -1,5 +1,4 @@
-"""The prefect-worker container's start script on a real Prefect server, and the README's
-"add a flow" steps: a new flow file and deployment are picked up by a worker restart."""
+"""The worker container's start script on a real Prefect server, and the README's "add a flow"."""
 
 from __future__ import annotations
 
