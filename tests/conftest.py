@@ -1,16 +1,20 @@
-"""Shared fixtures: real Prometheus and SMTP servers on loopback."""
+"""Shared fixtures: real Prometheus, SMTP, dockerd and Prefect servers on loopback."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
+from tests.support.compose import compose_config
 from tests.support.dockerd import DockerDaemon, required_dockerd
 from tests.support.prometheus import PrometheusServer
 from tests.support.smtp import SmtpServer
+from tests.support.timing import within
 
 # Unit tests of the logic never start a Prefect server by accident.
 os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "false")
@@ -46,3 +50,38 @@ def dockerd() -> Iterator[DockerDaemon]:
     """A real dockerd on its own socket for the whole session, with the busybox test image."""
     with required_dockerd() as daemon:
         yield daemon
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """The API URL of a real Prefect server (``prefect_test_harness``) on a temp SQLite DB.
+
+    One for the whole session: it starts in 16-20 s here, and only when a test asks for it.
+    """
+    # Imported here, not at the top: importing Prefect takes seconds, which the many tests that
+    # need no Prefect server should not pay.
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=int(within(120))):
+        yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture(scope="module")
+def own_flow_runs(prefect_api: str) -> Iterator[None]:
+    """Delete the flow runs a module created, so the modules sharing the server (a report that
+    counts the day's runs, say) see only their own."""
+    from tests.support.prefect import delete_flow_runs, flow_run_ids
+
+    before = flow_run_ids()
+    yield
+    delete_flow_runs(flow_run_ids() - before)
+
+
+@pytest.fixture(scope="session")
+def resolved_compose() -> dict[str, Any]:
+    """docker-compose.yml as docker-compose resolves it with .env.example (all profiles)."""
+    result = compose_config("--profile", "mail", "config")
+    assert result.returncode == 0, result.stderr
+    config: dict[str, Any] = yaml.safe_load(result.stdout)
+    return config

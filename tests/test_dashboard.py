@@ -28,6 +28,7 @@ from tests.support.dockerd import DockerDaemon
 from tests.support.http import LocalServer, fixed, self_signed_cert
 from tests.support.procs import free_port
 from tests.support.prometheus import PrometheusServer
+from tests.support.timing import within
 from tests.test_kubernetes_collector import FakeApiServer, write_kubeconfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -216,7 +217,7 @@ def test_every_panel_shows_data_and_k3s_says_not_configured(
     try:
         prometheus = prometheus_for(start_prometheus, address)
         panels = [panel for row, panel in rows_and_panels(dashboard) if row != "k3s"]
-        assert empty_panels(prometheus, panels, timeout=60) == {}
+        assert empty_panels(prometheus, panels, timeout=within(60)) == {}
         # the k3s row: valid queries, no data, and a panel text that says why
         for row, panel in rows_and_panels(dashboard):
             if row == "k3s":
@@ -263,7 +264,7 @@ def test_k3s_row_shows_the_cluster_when_configured(
         try:
             prometheus = prometheus_for(start_prometheus, address)
             panels = [panel for row, panel in rows_and_panels(dashboard) if row == "k3s"]
-            assert empty_panels(prometheus, panels, timeout=30) == {}
+            assert empty_panels(prometheus, panels, timeout=within(30)) == {}
         finally:
             exporter.close()
 

@@ -30,12 +30,7 @@ from flows.checks import (
 from flows.report_flows import daily_summary_report, weekly_cleanup_report
 from stackwatch.cli import main
 from stackwatch.config import parse_config
-from tests.support.prefect import (  # noqa: F401 - fixtures shared with other modules
-    artifacts_of,
-    own_flow_runs,
-    prefect_api,
-    task_runs_of,
-)
+from tests.support.prefect import artifacts_of, task_runs_of
 from tests.support.procs import free_port
 from tests.support.prometheus import PrometheusServer
 from tests.support.smtp import SmtpServer

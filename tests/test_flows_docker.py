@@ -17,11 +17,7 @@ from exporter.server import Exporter
 from flows.checks import docker_restart_monitor
 from stackwatch.config import parse_config
 from tests.support.dockerd import DockerDaemon
-from tests.support.prefect import (  # noqa: F401 - fixtures shared with other modules
-    artifacts_of,
-    own_flow_runs,
-    prefect_api,
-)
+from tests.support.prefect import artifacts_of
 from tests.support.prometheus import PrometheusServer
 from tests.support.smtp import SmtpServer
 

@@ -25,9 +25,6 @@ from stackwatch.reports.charts import PALETTE, decode_png
 from stackwatch.reports.daily import send_daily_report
 from tests.support.dockerd import DockerDaemon
 from tests.support.http import LocalServer, fixed
-from tests.support.prefect import (  # noqa: F401 - prefect_api: the shared session fixture
-    prefect_api,
-)
 from tests.support.procs import free_port
 from tests.support.prometheus import PrometheusServer
 from tests.support.smtp import SmtpServer
@@ -55,7 +52,7 @@ def failing_flow() -> None:
 
 
 @pytest.fixture(scope="module")
-def flow_runs(prefect_api: str) -> dict[str, str]:  # noqa: F811
+def flow_runs(prefect_api: str) -> dict[str, str]:
     """One completed and one failed run; returns the failed run's id."""
     ok = succeeding_flow(return_state=True)
     broken = failing_flow(return_state=True)

@@ -24,6 +24,7 @@ import docker
 import docker.errors
 
 from tests.support.procs import require_binary
+from tests.support.timing import within
 
 BUSYBOX = "/bin/busybox"
 IMAGE = "stackwatch-busybox:test"
@@ -134,12 +135,12 @@ class DockerDaemon:
         """Start dockerd (falling back to the vfs storage driver) and import the test image."""
         try:
             self._launch()
-            if not self._wait_ready(timeout) and self.storage_driver is None:
+            if not self._wait_ready(within(timeout)) and self.storage_driver is None:
                 # overlay2 needs a kernel and a backing filesystem that support it
                 self.terminate()
                 self.storage_driver = "vfs"
                 self._launch()
-                self._wait_ready(timeout)
+                self._wait_ready(within(timeout))
             self._check_ready()
             self.ensure_image()
         except BaseException:
@@ -158,7 +159,7 @@ class DockerDaemon:
         """Stop dockerd and start it again on the same data root."""
         self.terminate()
         self._launch()
-        self._wait_ready(timeout)
+        self._wait_ready(within(timeout))
         self._check_ready()
         return self
 

@@ -12,6 +12,7 @@ import requests
 import yaml
 
 from tests.support.procs import free_port, require_binary, wait_for
+from tests.support.timing import within
 
 
 class PrometheusServer:
@@ -70,7 +71,7 @@ class PrometheusServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_for(self._ready, 30, f"Prometheus on {self.url} (log: {self.log_path})")
+        wait_for(self._ready, within(30), f"Prometheus on {self.url} (log: {self.log_path})")
         return self
 
     def _ready(self) -> bool:
@@ -93,8 +94,10 @@ class PrometheusServer:
         return result
 
     def wait_for_series(self, expr: str, timeout: float = 30) -> list[dict[str, Any]]:
-        """Wait until ``expr`` returns at least one series."""
-        return wait_for(lambda: self.query(expr), timeout, f"PromQL {expr!r} to return data")
+        """Wait until ``expr`` returns at least one series (``timeout`` scaled by ``within``)."""
+        return wait_for(
+            lambda: self.query(expr), within(timeout), f"PromQL {expr!r} to return data"
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

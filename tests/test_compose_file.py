@@ -1,0 +1,194 @@
+"""docker-compose.yml, validated and resolved by docker-compose: services, mounts, configs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support.compose import (
+    COMPOSE,
+    ENV_EXAMPLE,
+    REPO,
+    compose_config,
+    container_config,
+    env_of,
+    mounts_of,
+)
+
+
+def test_docker_compose_accepts_the_file_with_env_example() -> None:
+    result = compose_config("config", "-q")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "", result.stderr  # no warning of an unset variable
+
+
+def test_the_two_passwords_are_required(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "\n".join(
+            line
+            for line in ENV_EXAMPLE.read_text().splitlines()
+            if not line.startswith(("GRAFANA_ADMIN_PASSWORD=", "PREFECT_DB_PASSWORD="))
+        )
+    )
+    result = compose_config("config", "-q", env_file=env_file)
+    assert result.returncode != 0
+    assert "set GRAFANA_ADMIN_PASSWORD in .env" in result.stderr or (
+        "set PREFECT_DB_PASSWORD in .env" in result.stderr
+    )
+
+
+def test_every_variable_of_the_compose_file_is_documented_in_env_example() -> None:
+    used = set(re.findall(r"\$\{([A-Z0-9_]+)", COMPOSE.read_text()))
+    documented = set(re.findall(r"^#?\s*([A-Z0-9_]+)=", ENV_EXAMPLE.read_text(), re.MULTILINE))
+    assert used - documented == set()
+
+
+def test_services_restart_policies_and_healthchecks(resolved_compose: dict[str, Any]) -> None:
+    services = resolved_compose["services"]
+    assert set(services) == {
+        "exporter",
+        "prometheus",
+        "prefect-db",
+        "prefect-server",
+        "prefect-worker",
+        "grafana",
+        "mailpit",
+    }
+    for name, service in services.items():
+        assert service.get("restart") == "unless-stopped", name
+        if name != "mailpit":  # mailpit's image declares its own HEALTHCHECK
+            assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
+    assert services["mailpit"]["profiles"] == ["mail"]
+    assert all("profiles" not in s for n, s in services.items() if n != "mailpit")
+
+
+def test_start_order(resolved_compose: dict[str, Any]) -> None:
+    services = resolved_compose["services"]
+
+    def conditions(name: str) -> dict[str, str]:
+        return {dep: spec["condition"] for dep, spec in services[name]["depends_on"].items()}
+
+    assert conditions("prefect-server") == {"prefect-db": "service_healthy"}
+    assert conditions("prefect-worker") == {
+        "prefect-server": "service_healthy",
+        "prometheus": "service_healthy",
+    }
+    assert conditions("grafana") == {"prometheus": "service_healthy"}
+    # Prometheus starts even when the exporter is unhealthy: up == 0 is itself an alert
+    assert conditions("prometheus") == {"exporter": "service_started"}
+
+
+def test_exporter_sees_the_host(resolved_compose: dict[str, Any]) -> None:
+    exporter = resolved_compose["services"]["exporter"]
+    assert exporter["pid"] == "host"
+    mounts = mounts_of(exporter)
+    assert mounts["/host"][0] == "/"
+    assert mounts["/host"][1].startswith("ro")
+    assert mounts["/var/run/docker.sock"] == ("/var/run/docker.sock", "ro")
+    assert env_of(exporter)["STACKWATCH__EXPORTER__ROOTFS"] == "/host"
+    assert not any("SMTP" in key for key in env_of(exporter))  # it never sends mail
+    assert exporter["group_add"] == ["999"]
+
+
+def test_published_ports(resolved_compose: dict[str, Any]) -> None:
+    published = {}
+    for name, service in resolved_compose["services"].items():
+        for port in service.get("ports", []):
+            host_ip, host_port, container = str(port).rsplit(":", 2)
+            assert host_ip == "127.0.0.1", name
+            published[name] = (int(host_port), int(container.split("/")[0]))
+    assert published == {
+        "exporter": (9810, 9810),
+        "prometheus": (9090, 9090),
+        "prefect-server": (4200, 4200),
+        "grafana": (3000, 3000),
+        "mailpit": (8025, 8025),
+    }
+
+
+def test_prometheus_reads_this_repo_config_and_rules_and_keeps_data(
+    resolved_compose: dict[str, Any],
+) -> None:
+    prometheus = resolved_compose["services"]["prometheus"]
+    mounts = mounts_of(prometheus)
+    config_path = "/etc/prometheus/prometheus.yml"
+    assert mounts[config_path] == (str(REPO / "prometheus.yml"), "ro")
+    # prometheus.yml's relative rule_files resolve beside the config file
+    rules_glob = yaml.safe_load((REPO / "prometheus.yml").read_text())["rule_files"][0]
+    rules_dir = str(Path(config_path).parent / Path(rules_glob).parent)
+    assert mounts[rules_dir] == (str(REPO / "rules"), "ro")
+    assert mounts["/prometheus"][0] == "prometheus-data"
+    command = prometheus["command"]
+    assert f"--config.file={config_path}" in command
+    assert "--storage.tsdb.path=/prometheus" in command
+    assert "--storage.tsdb.retention.time=30d" in command
+    assert "--enable-feature=expand-external-labels" in command
+    assert env_of(prometheus)["STACKWATCH_HOST"] == "stackwatch"
+
+
+def test_worker_registers_deployments_with_what_the_flows_need(
+    resolved_compose: dict[str, Any],
+) -> None:
+    worker = resolved_compose["services"]["prefect-worker"]
+    assert worker["command"] == ["stackwatch-worker"]
+    env = env_of(worker)
+    assert env["PREFECT_API_URL"] == "http://prefect-server:4200/api"
+    assert "host.docker.internal:host-gateway" in worker["extra_hosts"]
+    mounts = mounts_of(worker)
+    assert mounts["/var/run/docker.sock"][0] == "/var/run/docker.sock"  # prune needs writes
+    assert mounts["/etc/stackwatch/kubeconfig"] == ("/dev/null", "ro")
+    # a new flow and its deployment need a restart, not a rebuild
+    assert mounts["/app/flows"] == (str(REPO / "flows"), "ro")
+    assert mounts["/app/prefect.yaml"] == (str(REPO / "prefect.yaml"), "ro")
+    assert mounts["/var/lib/stackwatch"][0] == "stackwatch-state"
+
+
+def test_worker_config_sends_mail_to_the_host_relay_and_keeps_state_on_the_volume(
+    resolved_compose: dict[str, Any],
+) -> None:
+    worker = resolved_compose["services"]["prefect-worker"]
+    config = container_config(worker)
+    assert (config.smtp.host, config.smtp.effective_port, config.smtp.tls) == (
+        "host.docker.internal",
+        25,
+        "none",
+    )
+    assert config.smtp.to == ["ops@example.org"]
+    assert config.smtp.username == ""  # no login on the relay
+    assert str(config.state.path).startswith("/var/lib/stackwatch/")
+    assert str(config.smtp.outbox_dir).startswith("/var/lib/stackwatch/")
+    assert config.prometheus.url == "http://prometheus:9090"
+    assert config.kubernetes.enabled is False
+    assert str(config.kubernetes.kubeconfig) == "/etc/stackwatch/kubeconfig"
+    assert config.links.prefect_ui_url == "http://localhost:4200"
+
+
+def test_exporter_config_reads_the_mounted_host(resolved_compose: dict[str, Any]) -> None:
+    config = container_config(resolved_compose["services"]["exporter"])
+    assert str(config.exporter.rootfs) == "/host"
+    assert config.exporter.listen.endswith(":9810")
+    assert config.docker.host == "unix:///var/run/docker.sock"
+    probed = {service.name: service.url for service in config.services}
+    assert probed == {
+        "prometheus": "http://prometheus:9090/-/healthy",
+        "grafana": "http://grafana:3000/api/health",
+        "prefect": "http://prefect-server:4200/api/health",
+    }
+
+
+def test_mailpit_profile_is_reachable_with_the_documented_settings(tmp_path: Path) -> None:
+    text = ENV_EXAMPLE.read_text()
+    text = re.sub(r"^SMTP_HOST=.*$", "SMTP_HOST=mailpit", text, flags=re.MULTILINE)
+    text = re.sub(r"^SMTP_PORT=.*$", "SMTP_PORT=1025", text, flags=re.MULTILINE)
+    env_file = tmp_path / ".env"
+    env_file.write_text(text)
+    result = compose_config("--profile", "mail", "config", env_file=env_file)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    config = container_config(services["prefect-worker"])
+    assert (config.smtp.host, config.smtp.effective_port) == ("mailpit", 1025)
+    assert "mailpit" in services

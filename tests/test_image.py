@@ -1,0 +1,178 @@
+"""The image: the Dockerfile passes the linter, installs every package, builds where it can."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import fnmatch
+import json
+import os
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.support.dockerfile import (
+    context_copies,
+    dockerignore_includes,
+    dockerignore_patterns,
+    instructions,
+    lint_dockerfile,
+    parse,
+)
+from tests.support.http import LocalServer, fixed
+from tests.support.procs import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+DOCKERFILE = REPO / "Dockerfile"
+
+
+def test_dockerfile_passes_the_linter() -> None:
+    assert lint_dockerfile(DOCKERFILE.read_text(), REPO) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("FROM python:3.11-slim\nRUN true\n", "the final stage runs as root: add USER"),
+        ('FROM python\nUSER app\nHEALTHCHECK CMD true\nCMD ["x"]\n', "pin the base image"),
+        ('FROM python:3.11\nUSER app\nCMD ["x"]\n', "no HEALTHCHECK"),
+        ("FROM python:3.11\nRUNN true\n", "unknown instruction RUNN"),
+        ('FROM python:3.11\nCMD ["a", \n', "CMD is not valid JSON"),
+        ("FROM python:3.11\nRUN pip install .\n", "pip install without --no-cache-dir"),
+        ("FROM python:3.11\nCOPY --from=build /a /b\n", "no such earlier stage"),
+        ("FROM python:3.11\nCOPY no-such-file /app/\n", "not in the build context"),
+        ("FROM python:3.11\nCOPY tests/ /app/tests/\n", "excluded by .dockerignore"),
+        ("WORKDIR /app\nFROM python:3.11\n", "WORKDIR before the first FROM"),
+        ("FROM python:3.11\nrun true\n", "write instructions in upper case (run)"),
+        ("FROM python:3.11\nRUN apt-get install -y curl\n", "without --no-install-recommends"),
+        ("FROM python:3.11\nRUN cd /src && make\n", "use WORKDIR instead of cd"),
+        ("FROM python:3.11\nUSER app\nHEALTHCHECK true\n", "HEALTHCHECK needs CMD"),
+        ("FROM python:3.11\nUSER app\nRUN true \\\n", "continues into the end of the file"),
+    ],
+)
+def test_the_linter_finds_each_problem(text: str, problem: str) -> None:
+    assert any(problem in found for found in lint_dockerfile(text, REPO))
+
+
+def test_dockerignore_keeps_local_state_and_secrets_out_of_the_image() -> None:
+    ignore = dockerignore_patterns(REPO)
+    for path in (".env", "stackwatch.yml", ".venv/bin/python", "state/stackwatch.db", ".git"):
+        assert not dockerignore_includes(ignore, path), path
+    for path in ("pyproject.toml", "exporter/server.py", "deploy/docker/worker.sh", "rules"):
+        assert dockerignore_includes(ignore, path), path
+
+
+def test_scripts_the_image_runs_are_executable_or_run_by_python() -> None:
+    assert os.access(REPO / "deploy/docker/worker.sh", os.X_OK)
+    text = DOCKERFILE.read_text()
+    assert (["deploy/docker/worker.sh"], "/usr/local/bin/stackwatch-worker") in context_copies(text)
+    [healthcheck] = [i for i in instructions(parse(text)) if i["instruction"] == "HEALTHCHECK"]
+    command = json.loads(healthcheck["value"].partition("CMD ")[2])
+    assert command[:2] == ["python", "/usr/local/bin/stackwatch-healthcheck"]
+
+
+def test_healthcheck_script_reports_up_and_down() -> None:
+    script = REPO / "deploy/docker/healthcheck.py"
+
+    def run(url: str) -> int:
+        return subprocess.run(
+            ["python3", str(script), url], capture_output=True, timeout=30
+        ).returncode
+
+    with LocalServer(fixed(200)) as ok, LocalServer(fixed(503)) as failing:
+        assert run(f"{ok.url}/metrics") == 0
+        assert run(f"{failing.url}/metrics") == 1
+    assert run(f"http://127.0.0.1:{free_port()}/metrics") == 1
+
+
+def base_image() -> str:
+    """The first stage's image, with the Dockerfile's ARG defaults filled in."""
+    images: list[str] = parse(DOCKERFILE.read_text()).parent_images
+    return images[0]
+
+
+@pytest.mark.integration
+def test_image_builds_where_the_base_image_is_available(tmp_path: Path) -> None:
+    """Builds with the machine's own Docker daemon when it already holds the base image."""
+    import docker
+    import docker.errors
+
+    image = base_image()
+    try:
+        client = docker.from_env(timeout=10)
+        client.ping()
+    except docker.errors.DockerException:
+        pytest.skip(
+            "no Docker daemon with a registry or the base image here: the image build is "
+            "skipped and the Dockerfile is checked by test_dockerfile_passes_the_linter"
+        )
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        client.close()
+        pytest.skip(
+            f"base image {image} is not in the local Docker image store and no registry is "
+            "reachable: the image build is skipped and the Dockerfile is checked by "
+            "test_dockerfile_passes_the_linter"
+        )
+    tag = f"stackwatch-test:{os.getpid()}"
+    try:
+        client.images.build(path=str(REPO), tag=tag, rm=True, pull=False)
+        output = client.containers.run(tag, ["stackwatch", "--version"], remove=True)
+        assert b"stackwatch" in output
+        user = client.containers.run(tag, ["id", "-u"], remove=True)
+        assert user.strip() != b"0"
+    finally:
+        with contextlib.suppress(docker.errors.DockerException):
+            client.images.remove(tag, force=True)
+        client.close()
+
+
+PACKAGES = ("stackwatch", "exporter", "alerter", "flows")
+
+
+def local_imports(package: str) -> set[str]:
+    """Top-level packages of this repository that the modules of ``package`` import."""
+    found = set()
+    for path in (REPO / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if (REPO / top / "__init__.py").exists():
+                    found.add(top)
+    return found
+
+
+def test_the_image_installs_every_package_and_data_file_the_code_needs() -> None:
+    """``pip install .`` in the Dockerfile: setuptools' own discovery over pyproject's settings."""
+    setuptools = pytest.importorskip("setuptools")
+    settings = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    installed = set(
+        setuptools.find_packages(str(REPO), include=settings["packages"]["find"]["include"])
+    )
+    needed = set(PACKAGES)
+    for package in PACKAGES:
+        needed |= local_imports(package)
+    assert needed <= {name.split(".")[0] for name in installed}
+    package_data = settings.get("package-data", {})
+    for package in needed:
+        for path in (REPO / package).rglob("*"):
+            if path.is_dir() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+                continue
+            relative = path.relative_to(REPO / package).as_posix()
+            assert any(fnmatch.fnmatch(relative, g) for g in package_data.get(package, [])), (
+                f"{package}/{relative} is not installed: add it to package-data"
+            )
+    copied = {
+        sources[0].removesuffix("/")
+        for sources, destination in context_copies(DOCKERFILE.read_text())
+        if sources == [destination] and destination.endswith("/")
+    }
+    assert needed <= copied
