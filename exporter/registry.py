@@ -79,5 +79,5 @@ class GuardedCollectors:
 def build_registry(collectors: Mapping[str, Collector]) -> CollectorRegistry:
     """A fresh registry (not the global one, which scrapes at registration) for the collectors."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(GuardedCollectors(collectors))  # type: ignore[arg-type]
+    registry.register(GuardedCollectors(collectors))
     return registry

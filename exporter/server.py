@@ -89,7 +89,7 @@ class Exporter:
             self._server = make_server(
                 host,
                 port,
-                metrics_app(self.registry),  # type: ignore[arg-type]
+                metrics_app(self.registry),
                 _Server6 if ":" in host else _Server,
                 handler_class=_QuietHandler,
             )
