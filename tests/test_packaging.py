@@ -59,11 +59,15 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel installed under a prefix of its own; returns its site-packages."""
+    """The wheel installed under a prefix of its own; returns its site-packages.
+
+    ``--ignore-installed``: without it pip uninstalls the stackwatch of the environment that
+    runs the tests (the project's own editable install) before installing under the prefix.
+    """
     prefix = tmp_path_factory.mktemp("prefix")
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-         "--prefix", str(prefix), str(wheel)],
+         "--ignore-installed", "--prefix", str(prefix), str(wheel)],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     [site] = prefix.glob("lib/python*/site-packages")
