@@ -3,15 +3,14 @@ that is not stackwatch's own, naming the foreign package and how to install in i
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from stackwatch.install import HOME_ENV, ISOLATION_HINT, check_packages
+from tests.support.procs import run_python
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -19,17 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 def run(
     args: list[str], *, path: list[Path], cwd: Path, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k != HOME_ENV}
-    environ.update(PYTHONPATH=os.pathsep.join(map(str, path)), **env)
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_python(args, path=path, cwd=cwd, timeout=60, **env)
 
 
 def fake_package(folder: Path, name: str) -> Path:

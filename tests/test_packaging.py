@@ -4,7 +4,6 @@ dependencies the code imports; installed, it finds its data and checks its packa
 from __future__ import annotations
 
 import ast
-import os
 import re
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from stackwatch.install import AREA_PACKAGES, DATA_DIR, ISOLATION_HINT
+from tests.support.procs import run_python
 from tests.support.timing import within
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,17 +78,7 @@ def run_installed(
     site: Path, args: list[str], cwd: Path, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """Python with the installed wheel first on the path, away from any checkout."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("STACKWATCH")}
-    environ.update(PYTHONPATH=str(site), **env)
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python(args, path=[site], cwd=cwd, **env)
 
 
 def test_the_wheel_installs_exactly_the_four_top_level_packages(wheel: Path) -> None:

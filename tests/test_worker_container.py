@@ -1,4 +1,4 @@
-"""The worker container's start script on a real Prefect server, and the README's "add a flow"."""
+"""The worker container's start script on a real Prefect server; "add a flow" of docs/flows.md."""
 
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ def deployments_by_name(api: str) -> dict[str, dict[str, Any]]:
     return {deployment["name"]: deployment for deployment in found}
 
 
-# The README's "add a flow" example, step 1 (a @flow function in a file under flows/) ...
+# The "add a flow" example of docs/flows.md, step 1 (a @flow function in a file under flows/) ...
 SAMPLE_FLOW = """\
 from prefect import flow, get_run_logger
 
@@ -162,7 +162,7 @@ SAMPLE_DEPLOYMENT = """
 def test_worker_registers_the_deployments_and_a_restart_picks_up_a_new_flow(
     prefect_server: str, tmp_path: Path, start_prometheus: Callable[..., PrometheusServer]
 ) -> None:
-    """The prefect-worker container's start, then the README's three steps to add a flow."""
+    """The prefect-worker container's start, then the three steps of docs/flows.md to add a flow."""
     home = tmp_path / "app"  # the container's /app: prefect.yaml and flows/ (mounted)
     home.mkdir()
     shutil.copy(REPO / "prefect.yaml", home / "prefect.yaml")

@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -47,4 +50,21 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval:
         time.sleep(interval)
     raise AssertionError(
         f"timed out after {timeout}s waiting for {what} (last error: {last_error})"
+    )
+
+
+def run_python(
+    args: list[str], *, path: Sequence[Path], cwd: Path, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """This Python with only ``path`` on PYTHONPATH and no ``STACKWATCH*`` variables but ``env``."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("STACKWATCH")}
+    environ.update(PYTHONPATH=os.pathsep.join(map(str, path)), **env)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
