@@ -262,7 +262,7 @@ def run_check(
             with PrometheusClient(config.prometheus) as client:
                 reasons = _target_reasons(client, config.prometheus.job, group, ts)
                 queries = query_rules(client, group_rules, ts, config.prometheus.max_concurrency)
-        except (AlerterError, PrometheusError):
+        except PrometheusError:
             if not dry_run:
                 deliver(store, mailer, time.time())
             raise

@@ -27,8 +27,11 @@ class RefreshLoop:
 
     def start(self) -> None:
         if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            # each thread has its own stop event: one that outlived close() stays stopped
+            self._stop = threading.Event()
+            self._thread = threading.Thread(
+                target=self._run, args=(self._stop,), name=self.name, daemon=True
+            )
             self._thread.start()
 
     def close(self) -> None:
@@ -38,8 +41,8 @@ class RefreshLoop:
             self._thread.join(timeout=self.join_timeout)
             self._thread = None
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             started = time.monotonic()
             self._refresh()
-            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+            stop.wait(max(0.0, self.interval - (time.monotonic() - started)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -197,3 +198,35 @@ def test_the_newest_point_survives_millisecond_rounding() -> None:
     source = PromSource(None, "stackwatch", now)  # type: ignore[arg-type]
     sent = float(f"{_timestamp(source.end):.3f}")
     assert source.start <= sent <= source.end
+
+
+def test_every_server_query_names_the_job_once_even_when_it_contains_sel() -> None:
+    """The job's selector is put into each query once: a job named ``SELFHOSTED`` stays whole."""
+    from datetime import UTC, datetime
+
+    from stackwatch.config import Config
+    from stackwatch.prometheus import Sample, Series
+    from stackwatch.reports.sections import host
+    from stackwatch.reports.sections.gate import Context, Unavailable
+    from stackwatch.reports.sections.source import PromSource
+
+    sent: list[str] = []
+
+    class Recorder:
+        def query(self, expr: str, at: float) -> list[Sample]:
+            sent.append(expr)
+            return []
+
+        def query_range(self, expr: str, start: float, end: float, step: float) -> list[Series]:
+            sent.append(expr)
+            return []
+
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    source = PromSource(Recorder(), "SELFHOSTED", now)  # type: ignore[arg-type]
+    with pytest.raises(Unavailable, match="no host metrics"):
+        host.build(Context(Config(), now, source, None))
+    assert sent
+    for expr in sent:
+        jobs = re.findall(r'job="([^"]*)"', expr)
+        assert jobs, expr
+        assert set(jobs) == {"SELFHOSTED"}, expr

@@ -34,12 +34,11 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.samples import Sample
 
 from exporter.collectors.base import Collector
-from exporter.containers.model import HEALTH_STATES, Container
+from exporter.containers.model import HEALTH_STATES, HEALTH_VALUES, Container
 from exporter.containers.view import MAX_INSPECT_WORKERS, ContainerView, build_client
 from stackwatch.config import Config
 
 STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
-HEALTH_VALUES = {"healthy": 1.0, "starting": 0.0, "unhealthy": 0.0, "none": -1.0}
 COMPOSE_LABELS = {
     "com.docker.compose.project": "container_label_com_docker_compose_project",
     "com.docker.compose.service": "container_label_com_docker_compose_service",

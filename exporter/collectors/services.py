@@ -166,8 +166,9 @@ class ServicesCollector(Collector):
         list(pool.map(run, self.services))
 
     def _probe_round(self) -> None:
-        if self._pool is not None:
-            self.probe_all(self._pool)
+        pool = self._pool  # read once: close() may clear it while a round starts
+        if pool is not None:
+            self.probe_all(pool)
 
     def collect(self) -> Iterator[Metric]:
         labels = ["service", "url"]

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 HEALTH_STATES = ("none", "starting", "healthy", "unhealthy")
+# the value of container_health_state for each health state
+HEALTH_VALUES = {"healthy": 1.0, "starting": 0.0, "unhealthy": 0.0, "none": -1.0}
 
 
 @dataclass(frozen=True)

@@ -72,16 +72,16 @@ def build(ctx: Context) -> Section:
     section = Section(TITLE)
     uptime = prom.query("time() - node_boot_time_seconds{SEL}")
     uname = {s.labels.get("instance", ""): s.labels for s in prom.query("node_uname_info{SEL}")}
-    cpu = prom.range(promql.cpu_used(prom.sel))
-    ram = prom.range(promql.ram_used(prom.sel))
-    disk = one_per_device(prom.range(promql.disk_used(prom.sel)))
+    cpu = prom.range(promql.cpu_used("SEL"))
+    ram = prom.range(promql.ram_used("SEL"))
+    disk = one_per_device(prom.range(promql.disk_used("SEL")))
     sizes = {
         (s.labels.get("instance"), s.labels.get("mountpoint")): s.value
-        for s in prom.query(promql.filesystem_size(prom.sel))
+        for s in prom.query(promql.filesystem_size("SEL"))
     }
     avail = {
         (s.labels.get("instance"), s.labels.get("mountpoint")): s.value
-        for s in prom.query(promql.filesystem_avail(prom.sel))
+        for s in prom.query(promql.filesystem_avail("SEL"))
     }
     if not (uptime or cpu or ram or disk):
         raise Unavailable(
