@@ -6,10 +6,13 @@ the outbox folder when no SMTP host is configured) and its HTML mail layout.
 
 from __future__ import annotations
 
+import html
+import logging
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from prefect.client.schemas.objects import FlowRun, State
 from prefect.logging.loggers import flow_run_logger
@@ -22,6 +25,8 @@ from stackwatch.links import run_url, ui_url
 from stackwatch.mail import Mailer
 
 TEMPLATE = "flow-failure.html.j2"
+
+log = logging.getLogger(__name__)
 
 
 @cache
@@ -49,21 +54,26 @@ def failure_message(
         f"Started: {started}\n"
         f"Attempts: {flow_run.run_count}\n"
     )
-    html = (
-        _environment()
-        .get_template(TEMPLATE)
-        .render(
-            subject=subject,
-            flow_name=flow_name,
-            state_name=state.name or outcome,
-            run_name=flow_run.name or "",
-            error=error,
-            link=link,
-            started=started,
-            attempts=flow_run.run_count,
+    try:
+        body = (
+            _environment()
+            .get_template(TEMPLATE)
+            .render(
+                subject=subject,
+                flow_name=flow_name,
+                state_name=state.name or outcome,
+                run_name=flow_run.name or "",
+                error=error,
+                link=link,
+                started=started,
+                attempts=flow_run.run_count,
+            )
         )
-    )
-    return subject, text, html
+    except jinja2.TemplateError as exc:
+        # flows/ may be a mounted folder: a missing or broken template must not stop the mail
+        log.error("failure mail template %s cannot be rendered: %s", TEMPLATE, exc)
+        body = f"<pre>{html.escape(text)}</pre>"
+    return subject, text, body
 
 
 def notify_failure(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:

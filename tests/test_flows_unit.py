@@ -38,8 +38,8 @@ def test_cron_schedules_are_utc_and_intervals_are_durations() -> None:
     [
         ("nightly-thing=30s", "expected NAME=SPEC with NAME one of system-health-check"),
         ("system-health-check", "expected NAME=SPEC"),
-        ("system-health-check=soon", "schedule 'soon': not a cron expression nor a duration"),
-        ("system-health-check=0s", "schedule '0s': interval must be at least 1s"),
+        ("system-health-check=soon", "SPEC must be a cron expression or a duration like 30s"),
+        ("system-health-check=0s", "interval must be at least 1s"),
     ],
 )
 def test_bad_schedule_overrides_are_refused(argument: str, message: str) -> None:
@@ -110,6 +110,19 @@ def test_failure_mail_names_the_flow_the_error_and_the_run() -> None:
     assert "unreachable: <refused>" in text
     assert "&lt;refused&gt;" in html
     assert f'href="{link}"' in html
+
+
+def test_failure_mail_goes_out_when_its_html_template_is_broken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import flows.hooks
+
+    monkeypatch.setattr(flows.hooks, "TEMPLATE", "no-such-template.html.j2")
+    state = Failed(message="disk <full>")
+    subject, text, html = failure_message("threshold-alert-check", _flow_run(), state, "http://x")
+    assert subject == "[FAILED] threshold-alert-check: disk <full>"
+    assert "disk <full>" in text
+    assert "disk &lt;full&gt;" in html
 
 
 def test_crash_mail_says_crashed() -> None:
@@ -186,3 +199,14 @@ def test_prefect_not_configured_reads_nothing(
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     now = datetime.now(tz=UTC)
     assert read_flow_runs(_report_config(tmp_path), now - timedelta(days=1), now) is None
+
+
+def test_without_a_prefect_url_the_report_says_prefect_is_not_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flows.flow_history import read_flow_runs
+    from stackwatch.config import Config
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    now = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
+    assert read_flow_runs(Config(), now - timedelta(days=1), now) is None
