@@ -7,6 +7,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import tomllib
 from importlib.metadata import (
     Distribution,
     PackageNotFoundError,
@@ -41,9 +42,18 @@ class InstallError(StackwatchError):
     """A package stackwatch imports is not its own, or a file it ships is missing."""
 
 
+@functools.cache
 def checkout() -> Path | None:
-    """The source checkout stackwatch runs from (an editable install too), else None."""
-    return ROOT if (ROOT / "pyproject.toml").is_file() else None
+    """The source checkout stackwatch runs from (an editable install too), else None.
+
+    A ``pyproject.toml`` beside the package counts only if it is stackwatch's: installed, that
+    folder is site-packages, where another wheel may have left one of its own.
+    """
+    try:
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return ROOT if project.get("project", {}).get("name") == DISTRIBUTION else None
 
 
 @functools.cache

@@ -104,7 +104,12 @@ def test_the_wheel_ships_the_rules_the_prometheus_config_and_the_templates(wheel
     shared = f"{data}/data/{DATA_DIR}"
     expected = {f"{shared}/prometheus.yml"}
     expected |= {f"{shared}/rules/{p.name}" for p in repo_files("rules", "*.yml")}
-    for folder in ("alerter/templates", "stackwatch/reports/templates"):
+    for folder in (
+        "alerter/templates",
+        "stackwatch/reports/templates",
+        "stackwatch/templates/mail",
+        "flows/templates",
+    ):
         expected |= {f"{folder}/{p.name}" for p in repo_files(folder, "*")}
     assert expected - names == set()
 
@@ -128,6 +133,19 @@ def test_installed_it_finds_its_rules_and_prometheus_config(
     assert Path(rules) == shared / "rules"
     assert default == str(shared / "rules" / "*.yml")
     assert groups == str(sorted(p.stem for p in repo_files("rules", "*.yml")))
+
+
+def test_another_wheels_pyproject_in_site_packages_does_not_make_it_a_checkout(
+    installed: Path, tmp_path: Path
+) -> None:
+    prefix = tmp_path / "prefix"
+    shutil.copytree(installed.parents[2], prefix, symlinks=True)
+    site = prefix / installed.relative_to(installed.parents[2])
+    (site / "pyproject.toml").write_text('[project]\nname = "someone-else"\n')
+    code = "from stackwatch.install import data_path; print(data_path('rules'))"
+    result = run_installed(site, ["-c", code], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()) == prefix / DATA_DIR / "rules"
 
 
 def test_installed_it_passes_its_own_check_quickly(installed: Path, tmp_path: Path) -> None:
