@@ -14,6 +14,10 @@ from stackwatch.errors import ConfigError
 ScheduleSpec = str | timedelta
 
 
+class ScheduleError(ConfigError):
+    """A schedule that is neither a cron expression nor a usable interval."""
+
+
 def parse_schedule_spec(text: str) -> ScheduleSpec:
     """A cron expression (five fields, UTC) or an interval like ``30s`` / ``5m``."""
     if len(text.split()) == 5:
@@ -21,9 +25,9 @@ def parse_schedule_spec(text: str) -> ScheduleSpec:
     try:
         seconds = parse_duration(text)
     except ValueError as exc:
-        raise ConfigError(f"schedule {text!r}: not a cron expression nor a duration") from exc
+        raise ScheduleError("SPEC must be a cron expression or a duration like 30s") from exc
     if seconds < 1:
-        raise ConfigError(f"schedule {text!r}: interval must be at least 1s")
+        raise ScheduleError("interval must be at least 1s")
     return timedelta(seconds=seconds)
 
 
@@ -36,5 +40,8 @@ def parse_schedule_overrides(items: Sequence[str]) -> dict[str, ScheduleSpec]:
             raise ConfigError(
                 f"--schedule {item!r}: expected NAME=SPEC with NAME one of {', '.join(BY_NAME)}"
             )
-        overrides[name] = parse_schedule_spec(spec)
+        try:
+            overrides[name] = parse_schedule_spec(spec)
+        except ScheduleError as exc:
+            raise ConfigError(f"--schedule {item!r}: {exc}") from None
     return overrides

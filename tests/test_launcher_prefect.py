@@ -302,9 +302,16 @@ def test_make_run_serves_the_flows_and_a_second_run_reuses_the_state(
 @pytest.mark.parametrize(
     ("item", "message"),
     [
-        ("system-health-check=often", "schedule 'often': not a cron expression nor a duration"),
+        (
+            "system-health-check=often",
+            "--schedule 'system-health-check=often': SPEC must be a cron expression or a "
+            "duration like 30s",
+        ),
         # the serving process's own check, made before anything starts
-        ("system-health-check=0s", "schedule '0s': interval must be at least 1s"),
+        (
+            "system-health-check=0s",
+            "--schedule 'system-health-check=0s': interval must be at least 1s",
+        ),
         (
             "nightly-thing=30s",
             "--schedule 'nightly-thing=30s': expected NAME=SPEC with NAME one of "
