@@ -1,6 +1,6 @@
-"""``stackwatch report daily`` and ``stackwatch cleanup weekly``: the two reports, on demand.
+"""``stackwatch report daily``: the daily summary, on demand.
 
-Here rather than in ``stackwatch/reports/``: the daily report's flow-run history is read with
+Here rather than in ``stackwatch/reports/``: the report's flow-run history is read with
 Prefect's client, which only ``flows/`` imports.
 """
 
@@ -44,26 +44,6 @@ def register(subparsers: Any, config_options: argparse.ArgumentParser) -> None:
     )
     daily.set_defaults(func=daily_command)
 
-    cleanup = subparsers.add_parser(
-        "cleanup",
-        help="run the weekly cleanup now",
-        description="Docker prune, old Elasticsearch indices, old Loki data, old rotated log "
-        "files and old alert history, each step on its own, then mail what was removed and "
-        "the space freed.",
-    )
-    cleanups = cleanup.add_subparsers(title="cleanups", metavar="CLEANUP", required=True)
-    weekly = cleanups.add_parser(
-        "weekly",
-        parents=[config_options],
-        help="the weekly cleanup",
-        description="Run the weekly cleanup and mail the report. With --dry-run nothing is "
-        "removed and nothing is sent: the report of what would be removed is printed.",
-    )
-    weekly.add_argument(
-        "--dry-run", action="store_true", help="show what would be removed; remove nothing"
-    )
-    weekly.set_defaults(func=cleanup_command)
-
 
 def _inline_images(html: str, images: list[Any]) -> str:
     """Swap ``cid:`` references for data URLs so a browser shows the file on its own."""
@@ -94,14 +74,3 @@ def daily_command(args: argparse.Namespace) -> int:
         send_daily_report(config, report)
         print(f"sent {report.subject!r}")  # noqa: T201
     return 0
-
-
-def cleanup_command(args: argparse.Namespace) -> int:
-    from stackwatch.reports.cleanup import run_weekly_cleanup, send_cleanup_report
-
-    config = load_config(args.config)
-    report = run_weekly_cleanup(config, dry_run=args.dry_run)
-    print(report.text, end="")  # noqa: T201
-    if not args.dry_run:
-        send_cleanup_report(config, report)
-    return 0 if all(step.ok for step in report.steps) else 1

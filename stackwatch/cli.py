@@ -22,8 +22,9 @@ def areas() -> tuple[ModuleType, ...]:
     import exporter.cli
     import flows.cli
     import flows.report_cli
+    from stackwatch.reports import cli as reports_cli
 
-    return (config_cmd, exporter.cli, alerter.cli, flows.cli, flows.report_cli)
+    return (config_cmd, exporter.cli, alerter.cli, flows.cli, flows.report_cli, reports_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
