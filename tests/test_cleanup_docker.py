@@ -207,6 +207,7 @@ def test_cli_dry_run_prints_what_would_go_and_removes_nothing(
     config_file = tmp_path / "stackwatch.yml"
     config_file.write_text(
         f"docker:\n  host: {dockerd.host}\nsmtp:\n  outbox_dir: {tmp_path}/outbox\n"
+        f"state:\n  path: {tmp_path}/stackwatch.db\n"
     )
     before = container_names(dockerd)
 
@@ -225,6 +226,7 @@ def test_engine_down_fails_the_docker_steps_only(tmp_path: Any) -> None:
         {
             "docker": {"host": f"unix://{tmp_path}/missing.sock"},
             "exporter": {"rootfs": "/"},
+            "state": {"path": f"{tmp_path}/stackwatch.db"},
         }
     )
 

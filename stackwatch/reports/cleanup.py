@@ -88,7 +88,9 @@ def filesystem_space(config: Config) -> list[FilesystemSpace]:
             re.compile(exporter.filesystem_fs_types_exclude),
         )
     except FileNotFoundError as exc:
-        log.warning("cannot list filesystems: %s: no such file", exc.filename)
+        log.warning(
+            "cannot list filesystems: %s: no such file (is exporter.rootfs right?)", exc.filename
+        )
         return []
     out = []
     for mount in mounts:

@@ -20,7 +20,7 @@ import yaml
 from stackwatch import __version__
 from stackwatch.config import LokiCleanupConfig, parse_duration
 from stackwatch.errors import StackwatchError
-from stackwatch.format import format_duration
+from stackwatch.format import format_duration, stamp
 
 DELETE_PATH = "/loki/api/v1/delete"
 
@@ -184,15 +184,13 @@ def truncate_old_data(
                 f"Loki's own retention_period is {format_duration(status.retention_period)}."
             )
         if dry_run:
-            result.notes.append(
-                f"Would request deletion of {config.selector} up to {end:%Y-%m-%d %H:%M} UTC."
-            )
+            result.notes.append(f"Would request deletion of {config.selector} up to {stamp(end)}.")
         else:
             client.request_delete(config.selector, end)
             result.requested = True
             wait = status.delete_request_cancel_period
             result.notes.append(
-                f"Requested deletion of {config.selector} up to {end:%Y-%m-%d %H:%M} UTC; "
+                f"Requested deletion of {config.selector} up to {stamp(end)}; "
                 "the compactor carries it out after its cancellation period"
                 + (f" ({format_duration(wait)})." if wait else ".")
             )

@@ -47,7 +47,11 @@ def build(ctx: Context) -> Section:
             attention="Prefect API unreachable",
         )
     if history.failure is not None:
-        raise RuntimeError(history.failure)  # the gate's "could not be built", as any failure
+        # what the gate says of a broken section; the reader already logged the traceback
+        raise Unavailable(
+            f"{TITLE}: could not be built: {history.failure}",
+            attention=f"{TITLE}: could not be built",
+        )
     summary = summarize(history.runs)
     if not summary:
         section.lines.append("No flow runs started in the last 24 h.")
