@@ -34,6 +34,10 @@ class RefreshLoop:
             )
             self._thread.start()
 
+    def stop(self) -> None:
+        """Ask the loop to stop after the refresh in progress, without waiting for it."""
+        self._stop.set()
+
     def close(self) -> None:
         """Stop after the refresh in progress, waiting for it at most ``join_timeout``."""
         self._stop.set()

@@ -1,7 +1,10 @@
 """HTTP(S) probes of the configured services with blackbox_exporter's metric names.
 
-Probes run in the background every ``exporter.probe_interval``; a scrape only reads the latest
-results, so a slow or dead service never slows it down.
+Each service is probed on its own background loop every ``exporter.probe_interval``; a scrape
+only reads the latest results, so a slow or dead service never slows a scrape, nor another
+service's probe. A service's ``timeout`` is a deadline for the whole probe (connect, TLS,
+headers, body): when it passes, the probe's socket is shut down, whatever the server is doing.
+The body is read to ``BODY_LIMIT`` bytes at most, then the connection is dropped.
 
 # HELP probe_success Whether the latest background probe succeeded (1) or not (0).
 # TYPE probe_success gauge
@@ -15,17 +18,20 @@ results, so a slow or dead service never slows it down.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import requests
+import urllib3.exceptions
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPSConnection
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from exporter.collectors.base import Collector
@@ -37,6 +43,11 @@ log = logging.getLogger(__name__)
 
 _HELP = " (result of the latest background probe, run every probe_interval)"
 
+BODY_LIMIT = 64 * 1024
+"""Bytes of a response body a probe reads at most (on the wire); the rest is never fetched."""
+
+_READ_SIZE = 16 * 1024
+
 
 @dataclass(frozen=True)
 class ProbeResult:
@@ -46,6 +57,73 @@ class ProbeResult:
     cert_expiry: float | None
     finished_at: float
     error: str | None = None
+    body_bytes: int = 0
+
+
+class _Deadline:
+    """Shuts down the sockets a probe opens once its deadline passes.
+
+    requests' timeout bounds each socket operation, not the probe: a server that sends one byte
+    a second never trips it. Shutting the socket down from a timer wakes the probe's thread out
+    of whatever read it is blocked in (TLS handshake, headers, body).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._done = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shutdown(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+    def __enter__(self) -> _Deadline:
+        _current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._done = True  # a timer firing now must not touch a socket reused later
+        self._timer.cancel()
+        _current.deadline = None
+
+
+_current = threading.local()
+"""The deadline of the probe running on this thread, which its new connections register with."""
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _watch(sock: socket.socket) -> None:
+    deadline: _Deadline | None = getattr(_current, "deadline", None)
+    if deadline is not None:
+        deadline.watch(sock)
+
+
+class _DeadlineConnection(HTTPConnection):
+    """Registers its socket with the probe's deadline as soon as it is connected."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch(sock)
+        return sock
 
 
 class _CertRecordingConnection(HTTPSConnection):
@@ -53,10 +131,19 @@ class _CertRecordingConnection(HTTPSConnection):
 
     peer_cert: bytes | None = None
 
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch(sock)  # before the TLS handshake, which a server can trickle too
+        return sock
+
     def connect(self) -> None:
         super().connect()
         getpeercert = getattr(self.sock, "getpeercert", None)
         self.peer_cert = getpeercert(binary_form=True) if getpeercert else None
+
+
+class _DeadlinePool(HTTPConnectionPool):
+    ConnectionCls = _DeadlineConnection
 
 
 class _CertRecordingPool(HTTPSConnectionPool):
@@ -64,16 +151,18 @@ class _CertRecordingPool(HTTPSConnectionPool):
 
 
 def probe_session() -> requests.Session:
-    """A session whose HTTPS connections remember the server certificate."""
+    """A session for probes: each connection is closed after its answer and watched by the
+    probe's deadline; HTTPS connections remember the server certificate."""
     session = requests.Session()
-    adapter = HTTPAdapter(pool_maxsize=16)
+    adapter = HTTPAdapter(pool_maxsize=1)
     adapter.poolmanager.pool_classes_by_scheme = {
-        "http": HTTPConnectionPool,
+        "http": _DeadlinePool,
         "https": _CertRecordingPool,
     }
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = f"stackwatch/{__version__}"
+    session.headers["Connection"] = "close"  # a fresh connection per probe, as blackbox's
     return session
 
 
@@ -87,29 +176,48 @@ def _peer_cert_expiry(response: requests.Response) -> float | None:
     return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
 
 
+def _read_body(response: requests.Response, limit: int) -> int:
+    """Read the raw body up to ``limit`` bytes, as it arrives; return how many were read."""
+    read = 0
+    while read < limit:
+        chunk = response.raw.read1(min(_READ_SIZE, limit - read), decode_content=False)
+        if not chunk:
+            break
+        read += len(chunk)
+    return read
+
+
 def probe(session: requests.Session, service: ServiceConfig) -> ProbeResult:
-    """GET the service's URL once; success means an expected status within the timeout."""
-    start = time.perf_counter()
+    """GET the service's URL once; success means an expected status within the timeout.
+
+    The timeout is a deadline for the whole probe; the body is read to ``BODY_LIMIT`` bytes,
+    then the connection is closed.
+    """
+    start = time.monotonic()
     status = 0
     expiry = None
     error = None
-    try:
-        with session.get(
-            service.url, timeout=service.timeout, verify=service.verify_tls, stream=True
-        ) as response:
-            status = response.status_code
-            if service.url.startswith("https:"):
-                expiry = _peer_cert_expiry(response)
-            for _ in response.iter_content(65536):
-                if time.perf_counter() - start > service.timeout:
-                    raise requests.Timeout(f"body not read within {service.timeout}s")
-    except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: {exc}"
-    duration = time.perf_counter() - start
+    body = 0
+    with _Deadline(service.timeout) as deadline:
+        try:
+            with session.get(
+                service.url, timeout=service.timeout, verify=service.verify_tls, stream=True
+            ) as response:
+                status = response.status_code
+                if service.url.startswith("https:"):
+                    expiry = _peer_cert_expiry(response)
+                body = _read_body(response, BODY_LIMIT)
+                # dropped here by the with: what is left of a longer body is never fetched
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+    duration = time.monotonic() - start
+    if deadline.expired or duration > service.timeout:
+        phase = f"reading the body ({body} bytes read)" if status else "waiting for the answer"
+        error = f"Timeout: timed out after {service.timeout:g}s {phase}"
     success = error is None and status in service.expected_status
     if error is None and not success:
         error = f"unexpected status {status}"
-    return ProbeResult(success, duration, status, expiry, time.time(), error)
+    return ProbeResult(success, duration, status, expiry, time.time(), error, body)
 
 
 class ServicesCollector(Collector):
@@ -122,53 +230,42 @@ class ServicesCollector(Collector):
         self.interval = interval
         self.results: dict[str, ProbeResult] = {}
         self._lock = threading.Lock()
-        self._session = probe_session()
-        self._pool: ThreadPoolExecutor | None = None
-        self._loop = RefreshLoop(
-            "service-probes",
-            interval,
-            self._probe_round,
-            join_timeout=max((s.timeout for s in self.services), default=0.0) + 1,
-        )
+        # one loop per service: a hanging or streaming service delays only its own next probe
+        self._loops = [
+            RefreshLoop(
+                f"probe-{service.name}",
+                interval,
+                functools.partial(self.probe_one, service),
+                join_timeout=service.timeout + 1,
+            )
+            for service in self.services
+        ]
 
     @classmethod
     def from_config(cls, config: Config) -> ServicesCollector:
         return cls(config.services, config.exporter.probe_interval)
 
     def start(self) -> None:
-        if self.services:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    max_workers=min(16, len(self.services)), thread_name_prefix="probe"
-                )
-            self._loop.start()
+        for loop in self._loops:
+            loop.start()
 
     def close(self) -> None:
-        self._loop.close()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-            self._pool = None
-        self._session.close()
+        for loop in self._loops:
+            loop.stop()  # all at once, so that none starts another probe while we wait
+        for loop in self._loops:
+            loop.close()
 
-    def probe_all(self, pool: ThreadPoolExecutor) -> None:
-        """Probe every service concurrently and store the results as they finish."""
-
-        def run(service: ServiceConfig) -> None:
-            result = probe(self._session, service)
-            with self._lock:
-                previous = self.results.get(service.name)
-                self.results[service.name] = result
-            if (previous is None or previous.success) and not result.success:
-                log.warning("service %s is down: %s", service.name, result.error)
-            elif previous is not None and not previous.success and result.success:
-                log.info("service %s is up again", service.name)
-
-        list(pool.map(run, self.services))
-
-    def _probe_round(self) -> None:
-        pool = self._pool  # read once: close() may clear it while a round starts
-        if pool is not None:
-            self.probe_all(pool)
+    def probe_one(self, service: ServiceConfig) -> None:
+        """Probe one service on a fresh session and store its result."""
+        with probe_session() as session:
+            result = probe(session, service)
+        with self._lock:
+            previous = self.results.get(service.name)
+            self.results[service.name] = result
+        if (previous is None or previous.success) and not result.success:
+            log.warning("service %s is down: %s", service.name, result.error)
+        elif previous is not None and not previous.success and result.success:
+            log.info("service %s is up again", service.name)
 
     def collect(self) -> Iterator[Metric]:
         labels = ["service", "url"]
