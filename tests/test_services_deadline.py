@@ -9,6 +9,9 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable
+from typing import Any
+
+import pytest
 
 from exporter.collectors import services as services_module
 from exporter.collectors.services import ProbeResult, ServicesCollector, probe, probe_session
@@ -190,3 +193,41 @@ def test_a_body_under_the_cap_is_read_whole() -> None:
         result = probe_in_thread(service("small", server.url, timeout=2), within(4))
     assert result.success
     assert result.body_bytes == 1000
+
+
+def test_a_probe_stuck_resolving_its_host_is_served_as_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A name lookup that hangs (a dead resolver) cannot be interrupted like a socket.
+
+    The slow resolver is a patched ``socket.getaddrinfo`` for one made-up host: no resolver here
+    can be made to hang on demand.
+    """
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hanging-dns.test":
+            release.wait(30)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    svc = service("dns", "http://hanging-dns.test/health", timeout=1)
+    collector = ServicesCollector([svc], interval=60)
+    registry = build_registry({"services": collector})
+    labels = {"service": svc.name, "url": svc.url}
+    collector.start()
+    try:
+        wait_for(
+            lambda: registry.get_sample_value("probe_success", labels) == 0.0,
+            1 + services_module.OVERDUE_GRACE + within(2),
+            "the hanging probe to be served as failed",
+        )
+        assert "dns" not in collector.results  # the probe itself has not returned
+        duration = registry.get_sample_value("probe_duration_seconds", labels)
+        assert duration is not None
+        assert duration > 1 + services_module.OVERDUE_GRACE
+    finally:
+        release.set()
+        collector.close()

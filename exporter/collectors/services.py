@@ -48,6 +48,9 @@ BODY_LIMIT = 64 * 1024
 
 _READ_SIZE = 16 * 1024
 
+OVERDUE_GRACE = 1.0
+"""Seconds past its timeout after which a probe still running is served as timed out."""
+
 
 @dataclass(frozen=True)
 class ProbeResult:
@@ -220,6 +223,13 @@ def probe(session: requests.Session, service: ServiceConfig) -> ProbeResult:
     return ProbeResult(success, duration, status, expiry, time.time(), error, body)
 
 
+def _overdue(service: ServiceConfig, elapsed: float) -> ProbeResult:
+    """What a probe still running past its deadline shows: the deadline shuts its socket down,
+    but not a name lookup (getaddrinfo cannot be interrupted), so it is failed here."""
+    error = f"Timeout: timed out after {service.timeout:g}s (still resolving the host name)"
+    return ProbeResult(False, elapsed, 0, None, time.time(), error)
+
+
 class ServicesCollector(Collector):
     """Serves the latest result of each service's background probe."""
 
@@ -229,6 +239,7 @@ class ServicesCollector(Collector):
         self.services = list(services)
         self.interval = interval
         self.results: dict[str, ProbeResult] = {}
+        self._running: dict[str, float] = {}  # service name -> monotonic start of its probe
         self._lock = threading.Lock()
         # one loop per service: a hanging or streaming service delays only its own next probe
         self._loops = [
@@ -257,9 +268,12 @@ class ServicesCollector(Collector):
 
     def probe_one(self, service: ServiceConfig) -> None:
         """Probe one service on a fresh session and store its result."""
+        with self._lock:
+            self._running[service.name] = time.monotonic()
         with probe_session() as session:
             result = probe(session, service)
         with self._lock:
+            del self._running[service.name]
             previous = self.results.get(service.name)
             self.results[service.name] = result
         if (previous is None or previous.success) and not result.success:
@@ -287,8 +301,13 @@ class ServicesCollector(Collector):
         )
         with self._lock:
             results = dict(self.results)
+            running = dict(self._running)
+        now = time.monotonic()
         for service in self.services:
             result = results.get(service.name)
+            started = running.get(service.name)
+            if started is not None and now - started > service.timeout + OVERDUE_GRACE:
+                result = _overdue(service, now - started)
             if result is None:
                 continue
             values = [service.name, service.url]
