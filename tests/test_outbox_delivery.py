@@ -245,20 +245,13 @@ def test_a_resolve_replaces_the_unsent_firing_mail(tmp_path: Path) -> None:
         assert [m.subject for m in store.queued()] == ["[FIRING:1] h: B", "[RESOLVED] g: A, C"]
 
 
+V1_DUMP = Path(__file__).parent / "fixtures" / "state" / "schema-v1.sql"
+
+
 def _v1_database(path: Path) -> None:
+    """A database as schema version 1 wrote it (dumped from it), with one queued mail."""
     db = sqlite3.connect(path)
-    db.executescript(
-        """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        INSERT INTO meta VALUES ('schema_version', '1');
-        CREATE TABLE outbox (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, grp TEXT NOT NULL, subject TEXT NOT NULL,
-            message BLOB NOT NULL, created_at REAL NOT NULL, sent_at REAL,
-            attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, lease_until REAL);
-        CREATE INDEX outbox_queued ON outbox (sent_at, id);
-        INSERT INTO outbox (grp, subject, message, created_at, attempts, last_error)
-            VALUES ('g', '[FIRING:1] g: Old', X'00', 1800000000.0, 2, 'connection refused');
-        """
-    )
+    db.executescript(V1_DUMP.read_text())
     db.commit()
     db.close()
 
@@ -270,12 +263,14 @@ def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
         [old] = store.queued()
         assert (old.subject, old.attempts, old.last_error) == (
             "[FIRING:1] g: Old",
-            2,
+            1,
             "connection refused",
         )
         assert old.next_attempt is None
         assert old.pending_to is None
         version = store._db.execute("SELECT value FROM meta WHERE key = 'schema_version'")
         assert version.fetchone()[0] == str(SCHEMA_VERSION)
+        store.mark_dead(old.id, "552 too big", NOW)  # the new columns work
+        assert [m.subject for m in store.dead()] == ["[FIRING:1] g: Old"]
     with AlertStore(path) as store:  # opening again changes nothing
-        assert len(store.queued()) == 1
+        assert len(store.dead()) == 1
