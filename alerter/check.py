@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import logging
 import time
 from collections.abc import Sequence
@@ -12,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
+from alerter.delivery import deliver
 from alerter.errors import AlerterError
 from alerter.evaluate import BlindReason, Window, evaluate_blind, evaluate_rule, window_for
 from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState
@@ -21,7 +20,7 @@ from alerter.silences import silenced_by
 from alerter.store import AlertStore
 from stackwatch.config import Config
 from stackwatch.format import format_value, labels_text, moment_text
-from stackwatch.mail import Mailer, MailError, TransientMailError
+from stackwatch.mail import Mailer
 from stackwatch.prometheus import (
     PrometheusClient,
     PrometheusError,
@@ -55,6 +54,8 @@ class CheckResult:
     queued: int
     blind: bool
     errors: list[str]
+    #: mail in the outbox that the server refused for good (see ``stackwatch alerts list``)
+    dead: int = 0
     would_send: list[str] = field(default_factory=list)
     dry_run: bool = False
 
@@ -88,6 +89,8 @@ class CheckResult:
         verb = "Would send" if self.dry_run else "Sent"
         lines += [f"{verb}: " + ("; ".join(_md(s) for s in sent) if sent else "nothing")]
         lines.append(f"Queued in the outbox: {self.queued}")
+        if self.dead:
+            lines.append(f"Dead in the outbox (refused for good): {self.dead}")
         if self.errors:
             lines += ["", "Errors:", *[f"- {_md(e)}" for e in self.errors]]
         return "\n".join(lines) + "\n"
@@ -172,37 +175,6 @@ def _apply_silences(
         else s
         for s in states
     ]
-
-
-def deliver(store: AlertStore, mailer: Mailer, now: float) -> tuple[list[str], list[str]]:
-    """Send every queued mail, oldest first; stops at the first failure (the rest stay queued).
-
-    Returns the subjects delivered and the errors met.
-    """
-    sent: list[str] = []
-    errors: list[str] = []
-    lease = mailer.config.timeout * 2 + 30
-    for mail in store.queued():
-        if not store.claim(mail.id, now, lease):
-            continue  # another evaluation is delivering it
-        message = email.message_from_bytes(mail.message, policy=email.policy.default)
-        if not isinstance(message, EmailMessage):  # the default policy always builds one
-            raise MailError(f"outbox mail {mail.id} cannot be parsed")
-        try:
-            mailer.send(message)
-        except TransientMailError as exc:
-            store.mark_failed(mail.id, str(exc))
-            errors.append(f"mail queued for retry: {exc}")
-            log.warning("mail %r stays queued: %s", mail.subject, exc)
-            break
-        except MailError as exc:
-            store.mark_failed(mail.id, str(exc))
-            errors.append(f"mail not delivered (kept in the outbox): {exc}")
-            log.error("mail %r not delivered, kept in the outbox: %s", mail.subject, exc)
-            break
-        store.mark_sent(mail.id, datetime.now(tz=UTC).timestamp())
-        sent.append(mail.subject)
-    return sent, errors
 
 
 def _owns(rule: Rule, state: AlertState) -> bool:
@@ -332,12 +304,20 @@ def run_check(
             if not dry_run:
                 store.save_group(group, current, ts)
                 if notification is not None and message is not None:
-                    store.enqueue(group, notification.subject, message.as_bytes(), ts)
+                    store.enqueue(
+                        group,
+                        notification.subject,
+                        message.as_bytes(),
+                        ts,
+                        alerts=notification.fingerprints,
+                    )
         sent: list[str] = []
         if not dry_run:
-            sent, mail_errors = deliver(store, mailer, time.time())
-            errors.extend(mail_errors)
+            delivery = deliver(store, mailer, time.time())
+            sent = delivery.sent
+            errors.extend(delivery.errors)
         queued = store.queued_count()
+        dead = store.dead_count()
 
     shown = sorted(
         (s for s in current if not (s.state == RESOLVED and (s.resolved_at or 0) < ts)),
@@ -350,6 +330,7 @@ def run_check(
         queued=queued,
         blind=blind,
         errors=errors,
+        dead=dead,
         would_send=[subject] if dry_run and subject else [],
         dry_run=dry_run,
     )

@@ -216,6 +216,7 @@ def alerts_list_command(args: argparse.Namespace) -> int:
     with AlertStore(config.state.path) as store:
         records = store.alerts(states)
         queued = store.queued()
+        dead = store.dead()
     rows = [
         [
             r.group,
@@ -239,6 +240,11 @@ def alerts_list_command(args: argparse.Namespace) -> int:
         for mail in queued:
             error = f" (last error: {mail.last_error})" if mail.last_error else ""
             _print(f"  {_since(mail.created_at)}  {mail.subject}  attempts: {mail.attempts}{error}")
+    if dead:
+        _print(f"\n{len(dead)} mail(s) not deliverable (dead): the server refused them for good")
+        for mail in dead:
+            refusals = "; ".join(f"{a}: {t}" for a, t in mail.dead_to.items()) or mail.last_error
+            _print(f"  {_since(mail.created_at)}  {mail.subject}  refused: {refusals}")
     return 0
 
 

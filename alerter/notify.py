@@ -32,6 +32,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 TEXT_TEMPLATE = "alert.txt.j2"
 HTML_TEMPLATE = "alert.html.j2"
 MAIL_DOMAIN = "stackwatch.local"
+#: the longest label or annotation value a mail shows; longer ones are cut and marked
+VALUE_LIMIT = 2048
+CUT_MARK = "… (cut)"
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,11 @@ class Notification:
     firing: tuple[AlertState, ...]
     resolved: tuple[AlertState, ...]
     new: tuple[AlertState, ...] = ()
+
+    @property
+    def fingerprints(self) -> frozenset[str]:
+        """The alerts this mail reports, firing or resolved."""
+        return frozenset(a.fingerprint for a in (*self.firing, *self.resolved))
 
     @property
     def subject(self) -> str:
@@ -110,6 +118,22 @@ def plan_notification(
 # --- rendering --------------------------------------------------------------------------------
 
 
+def bounded(value: str, limit: int = VALUE_LIMIT) -> str:
+    """``value`` cut to ``limit`` characters (the mark included), so one huge label cannot
+    make a mail that servers refuse."""
+    if len(value) <= limit:
+        return value
+    return value[: limit - len(CUT_MARK)] + CUT_MARK
+
+
+def _bounded_alert(alert: AlertState) -> AlertState:
+    return replace(
+        alert,
+        labels={bounded(k): bounded(v) for k, v in alert.labels.items()},
+        annotations={bounded(k): bounded(v) for k, v in alert.annotations.items()},
+    )
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "group"
 
@@ -149,6 +173,7 @@ class MailRenderer:
         return links
 
     def view(self, alert: AlertState, now: float) -> dict[str, Any]:
+        alert = _bounded_alert(alert)
         labels = {k: v for k, v in sorted(alert.labels.items()) if k != "alertname"}
         annotations = dict(alert.annotations)
         summary = annotations.pop("summary", "")

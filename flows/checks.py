@@ -105,6 +105,11 @@ def evaluate_rules(config: Config, group: str, notify: bool = True) -> CheckResu
         logger.info("not mailed (this check only logs): %s", subject)
     if result.queued:
         logger.warning("%d notification(s) queued for the next run", result.queued)
+    if result.dead:
+        logger.warning(
+            "%d mail(s) refused for good by the SMTP server: see stackwatch alerts list",
+            result.dead,
+        )
     if result.blind:
         logger.warning("monitoring is blind: Prometheus or the exporter target is down")
     for error in result.errors:
@@ -122,6 +127,7 @@ def summary(result: CheckResult) -> dict[str, Any]:
         "alerts": states,
         "sent": list(result.sent),
         "queued": result.queued,
+        "dead": result.dead,
         "blind": result.blind,
         "errors": list(result.errors),
     }

@@ -219,7 +219,8 @@ def test_smtp_outage_loses_and_duplicates_nothing(
     smtp_server: SmtpServer,
     make_config: Callable[..., Config],
 ) -> None:
-    config = make_config()
+    # every run retries at once (the backoff is shown in test_outbox_delivery.py)
+    config = make_config(smtp={"retry_interval": "0s"})
     endpoint.set('test_disk_ratio{host="nas"}', 0.97)
     settle(prometheus, "test_disk_ratio > 0.9")
 
@@ -238,6 +239,28 @@ def test_smtp_outage_loses_and_duplicates_nothing(
     assert run_check(config, "outage-test").sent == []
     assert [m["Subject"] for m in smtp_server.messages] == [
         "[FIRING:1] outage-test: DiskAlmostFull"
+    ]
+
+
+def test_a_resolve_replaces_the_firing_mail_still_unsent(
+    endpoint: MetricsEndpoint,
+    prometheus: PrometheusServer,
+    smtp_server: SmtpServer,
+    make_config: Callable[..., Config],
+) -> None:
+    config = make_config(smtp={"retry_interval": "0s"})
+    endpoint.set('test_disk_ratio{host="nas"}', 0.97)
+    settle(prometheus, "test_disk_ratio > 0.9")
+    smtp_server.stop()
+    assert run_check(config, "outage-test").queued == 1  # the FIRING mail waits
+    endpoint.set('test_disk_ratio{host="nas"}', 0.5)
+    settle(prometheus, "test_disk_ratio > 0.9", present=False)
+    assert run_check(config, "outage-test").queued == 1  # the RESOLVED replaced it
+
+    smtp_server.start()
+    assert run_check(config, "outage-test").sent == ["[RESOLVED] outage-test: DiskAlmostFull"]
+    assert [m["Subject"] for m in smtp_server.messages] == [
+        "[RESOLVED] outage-test: DiskAlmostFull"
     ]
 
 

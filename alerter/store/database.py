@@ -12,7 +12,7 @@ from typing import Self
 
 from alerter.errors import AlerterError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -57,7 +57,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     sent_at     REAL,
     attempts    INTEGER NOT NULL DEFAULT 0,
     last_error  TEXT,
-    lease_until REAL
+    lease_until REAL,
+    next_attempt REAL,
+    dead_at     REAL,
+    pending_to  TEXT,
+    dead_to     TEXT,
+    alerts      TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_queued ON outbox (sent_at, id);
 CREATE TABLE IF NOT EXISTS silences (
@@ -70,6 +75,19 @@ CREATE TABLE IF NOT EXISTS silences (
     created_at REAL NOT NULL
 );
 """
+
+
+# each step takes the database from version N - 1 to N (index 0: from 1 to 2)
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        # outbox: retry backoff, dead mail, recipients one by one, the alerts a mail reports
+        "ALTER TABLE outbox ADD COLUMN next_attempt REAL",
+        "ALTER TABLE outbox ADD COLUMN dead_at REAL",
+        "ALTER TABLE outbox ADD COLUMN pending_to TEXT",
+        "ALTER TABLE outbox ADD COLUMN dead_to TEXT",
+        "ALTER TABLE outbox ADD COLUMN alerts TEXT",
+    ),
+)
 
 
 class StoreError(AlerterError):
@@ -98,6 +116,34 @@ def _enable_wal(db: sqlite3.Connection, timeout: float) -> None:
             time.sleep(0.01)
 
 
+def _create_or_migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Create the tables of a new database, or bring an older one up to ``SCHEMA_VERSION``."""
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    fresh = (
+        row is None
+        and db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'outbox'").fetchone()[0]
+        == 0
+    )
+    version = SCHEMA_VERSION if fresh else int(row[0]) if row is not None else 1
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"state database {path} has schema version {version}, newer than this stackwatch "
+            f"({SCHEMA_VERSION}): upgrade stackwatch or use another state.path"
+        )
+    if not fresh:
+        for step in _MIGRATIONS[version - 1 :]:
+            for statement in step:
+                db.execute(statement)
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+        (str(SCHEMA_VERSION),),
+    )
+
+
 class Database:
     """The open connection every table class works on; use as a context manager."""
 
@@ -112,12 +158,12 @@ class Database:
             self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             _enable_wal(self._db, timeout)
             self._db.execute("PRAGMA synchronous=NORMAL")
-            # one script, one transaction: concurrent first starts create the schema once
-            self._db.executescript(
-                f"BEGIN IMMEDIATE;{_SCHEMA}"  # noqa: S608 - constants only
-                "INSERT OR IGNORE INTO meta (key, value) "
-                f"VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
-            )
+            # one transaction: concurrent first starts create (or migrate) the schema once
+            with self.transaction() as db:
+                _create_or_migrate(db, self.path)
+        except StoreError:
+            self._db.close()
+            raise
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open state database {self.path}: {exc}") from exc
 

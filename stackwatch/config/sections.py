@@ -155,6 +155,13 @@ class SmtpConfig(_Model):
     sender: str = Field(default="stackwatch@localhost", alias="from")
     to: list[str] = Field(default_factory=list)
     timeout: Duration = 30.0
+    data_timeout: Duration = Field(
+        default=300.0, description="wait for the server's acknowledgement of a sent message"
+    )
+    retry_interval: Duration = Field(
+        default=60.0, description="first wait before a deferred mail is tried again; doubles"
+    )
+    retry_max_interval: Duration = 900.0
     outbox_dir: Path = Path("state/outbox")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -1,9 +1,18 @@
-"""A real SMTP server (aiosmtpd) in the test process, keeping every message it accepts."""
+"""A real SMTP server (aiosmtpd) in the test process, keeping every message it accepts.
+
+``refuse_data`` and ``refuse_rcpt`` make it answer like a real server that refuses: a function
+of the message (or the recipient) returning an SMTP reply such as ``"552 5.3.4 too big"``, or
+None to accept. ``data_size_limit`` is aiosmtpd's own limit (advertised as SIZE, answered 552).
+``ack_delay`` stores the message and then waits that long before acknowledging it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
+import threading
+from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 
@@ -13,28 +22,55 @@ from tests.support.procs import free_port
 
 
 class _Collect:
-    def __init__(self, inbox: list[EmailMessage]) -> None:
-        self.inbox = inbox
+    def __init__(self, server: SmtpServer) -> None:
+        self.server = server
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        answer = self.server.refuse_rcpt(address) if self.server.refuse_rcpt else None
+        if answer is not None:
+            return answer
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
+        answer = self.server.refuse_data(message) if self.server.refuse_data else None
+        if answer is not None:
+            self.server.refused.append(message)
+            return answer
         message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
-        self.inbox.append(message)
+        self.server.messages.append(message)
+        if self.server.ack_delay:
+            self.server.data_received.set()
+            await asyncio.sleep(self.server.ack_delay)
         return "250 Message accepted for delivery"
 
 
 class SmtpServer:
     """Start/stop at will to simulate an outage; ``messages`` holds what was delivered."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, data_size_limit: int = 33554432) -> None:
         self.port = free_port()
         self.host = "127.0.0.1"
         self.messages: list[EmailMessage] = []
+        self.refused: list[EmailMessage] = []
+        self.refuse_data: Callable[[EmailMessage], str | None] | None = None
+        self.refuse_rcpt: Callable[[str], str | None] | None = None
+        self.ack_delay = 0.0
+        self.data_received = threading.Event()
+        self.data_size_limit = data_size_limit
         self._controller: Controller | None = None
 
     def start(self) -> SmtpServer:
-        self._controller = Controller(_Collect(self.messages), hostname=self.host, port=self.port)
+        self._controller = Controller(
+            _Collect(self),
+            hostname=self.host,
+            port=self.port,
+            data_size_limit=self.data_size_limit,
+        )
         self._controller.start()
         return self
 
