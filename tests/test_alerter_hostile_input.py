@@ -91,7 +91,10 @@ def test_escape_codes_in_labels_never_reach_the_terminal(
     assert ESC not in out and "\x9b" not in out
 
     matcher = f"host=red{ESC}[31m"
-    assert main(["silence", "add", *config, "-m", matcher, "--for", "1h", "--comment", "x\x1b[2J"]) == 0
+    assert (
+        main(["silence", "add", *config, "-m", matcher, "--for", "1h", "--comment", "x\x1b[2J"])
+        == 0
+    )
     assert ESC not in capsys.readouterr().out
     assert main(["silence", "list", *config]) == 0
     out = capsys.readouterr().out
