@@ -68,10 +68,7 @@ def load_file(filename: str, text: str) -> FileRules:
     try:
         document = parse_document(text)
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, ESC...)
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        message = f"invalid YAML: unacceptable character #x{exc.character:04x} in column {column}"
-        result.add_problem((), line, None, message)
+        result.add_problem((), *_unacceptable(text, exc.position, exc.character))
         return result
     except RecursionError:  # thousands of nested brackets: valid YAML, but no rule file
         result.add_problem((), 1, None, "invalid YAML: nested too deeply")
@@ -152,6 +149,12 @@ def _rule(
         file=filename,
         line=line,
     )
+
+
+def _unacceptable(text: str, position: int, character: int) -> tuple[int, None, str]:
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    return line, None, f"invalid YAML: unacceptable character #x{character:04x} in column {column}"
 
 
 def _not_utf8(data: bytes, start: int) -> tuple[int, None, str]:
