@@ -101,8 +101,11 @@ def _md(text: str) -> str:
 
 
 def group_names(config: Config) -> list[str]:
-    """The names of the groups defined in the rule files (in file order)."""
-    return [g.name for g in load_rules(config.rules.paths).groups]
+    """The names of the groups defined in the rule files (in file order), and of those that a
+    file which cannot be read seems to define, so that its problem is shown too."""
+    ruleset = load_rules(config.rules.paths)
+    named = [g.name for g in ruleset.groups] + [n for p in ruleset.problems for n in p.groups]
+    return list(dict.fromkeys(named))
 
 
 @dataclass(frozen=True)

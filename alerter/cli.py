@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,11 +19,31 @@ class RulesInvalidError(AlerterError):
     """``rules check`` found problems (already printed)."""
 
 
+# C0 and C1 controls, DEL, line and paragraph separators and bidi overrides: what would move
+# the cursor, recolour or retitle the terminal, or reorder the line, if printed as it is
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (
+        f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+    )
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\x1b``, ``\\n``)."""
+    return _CONTROL.sub(_escape_char, text)
+
+
 def _print(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    # line breaks the command itself writes stay; anything else a label could carry is escaped
+    sys.stdout.write("\n".join(printable(line) for line in text.split("\n")) + "\n")
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
@@ -34,8 +55,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _labels(labels: dict[str, str]) -> str:
-    text = ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "alertname")
-    return text.replace("\n", "\\n")
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "alertname")
 
 
 def _since(moment: datetime | None) -> str:
@@ -287,7 +307,7 @@ def silence_list_command(args: argparse.Namespace) -> int:
             _since(s.ends_at),
             "active" if s.active(now) else ("expired" if s.ends_at <= now else "scheduled"),
             s.created_by,
-            s.comment.replace("\n", " "),
+            s.comment,
         ]
         for s in silences
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 
 from alerter.errors import AlerterError
 from alerter.template_functions import FUNCTIONS
@@ -33,7 +34,30 @@ _VARIABLES = {
 }
 
 
-_ACTION = re.compile(r"\{\{(-?)(.*?)(-?)\}\}", re.DOTALL)
+# inside an action: a quoted string, a raw string, or the action's end
+_IN_ACTION = re.compile(r"""\}\}|"(?:[^"\\\n]|\\.)*"|`[^`]*`""")
+_COMMENT = re.compile(r"-?\s*/\*")
+
+
+def _actions(template: str) -> Iterator[tuple[int, int, str]]:
+    """Each action's start, end and text between the braces, in one pass as Go's lexer reads
+    them: an action ends at the first ``}}`` outside its strings (a comment, ``{{/* */}}``,
+    at the first ``}}`` after its ``*/``). From a ``{{`` that never ends, the rest is text."""
+    pos = 0
+    while (start := template.find("{{", pos)) >= 0:
+        scan = start + 2
+        if (comment := _COMMENT.match(template, scan)) is not None:
+            scan = template.find("*/", comment.end())
+            if scan < 0:
+                return
+        while (found := _IN_ACTION.search(template, scan)) is not None and found.group() != "}}":
+            scan = found.end()
+        if found is None:
+            return
+        yield start, found.end(), template[start + 2 : found.start()]
+        pos = found.end()
+
+
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<string>"(?:[^"\\]|\\.)*")
@@ -144,21 +168,26 @@ def _expression(text: str) -> str:
     return result.removeprefix("fn:")
 
 
+def _text(literal: str) -> str:
+    """Text outside the actions, printed as it is: a Jinja string constant, never Jinja source,
+    so ``{% ... %}``, ``{# #}`` or ``{% endraw %}`` in it stay text (Go prints them too)."""
+    return "{{ " + repr(literal) + " }}" if literal else ""
+
+
 def translate(template: str) -> str:
     """Translate a Prometheus (Go) template into Jinja2 source."""
     out: list[str] = []
     blocks: list[str] = []
     pos = 0
-    for match in _ACTION.finditer(template):
-        literal = template[pos : match.start()]
-        trim_left, body, trim_right = match.groups()
-        line = template.count("\n", 0, match.start()) + 1
+    for start, end, inner in _actions(template):
+        literal = template[pos:start]
+        trim_left, trim_right = inner.startswith("-"), inner.endswith("-") and len(inner) > 1
+        body = inner[1 if trim_left else 0 : -1 if trim_right else None]
+        line = template.count("\n", 0, start) + 1
         if trim_left:
             literal = literal.rstrip()
-        if any(marker in literal for marker in ("{%", "{#", "%}", "#}", "}}")):
-            literal = "{% raw %}" + literal + "{% endraw %}"
-        out.append(literal)
-        pos = match.end()
+        out.append(_text(literal))
+        pos = end
         if trim_right:
             while pos < len(template) and template[pos].isspace():
                 pos += 1
@@ -169,10 +198,7 @@ def translate(template: str) -> str:
             raise TemplateError(str(exc), line) from None
     if blocks:
         raise TemplateError(f"unclosed {{{{ {blocks[-1]} }}}}: missing {{{{ end }}}}")
-    rest = template[pos:]
-    if any(marker in rest for marker in ("{%", "{#", "%}", "#}", "{{", "}}")):
-        rest = "{% raw %}" + rest + "{% endraw %}"
-    out.append(rest)
+    out.append(_text(template[pos:]))
     return "".join(out)
 
 

@@ -134,6 +134,11 @@ def _bounded_alert(alert: AlertState) -> AlertState:
     )
 
 
+# a link's URL: http or https, a host, and no blank or control character anywhere (browsers
+# drop tabs and newlines inside a scheme, so ``java\tscript:`` must not pass)
+_HTTP_URL = re.compile(r"(?i)https?://[^\s/?#\x00-\x1f\x7f][^\s\x00-\x1f\x7f]*\Z")
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "group"
 
@@ -151,6 +156,8 @@ class MailRenderer:
         self.prometheus_url = (config.links.prometheus_url or config.prometheus.url).rstrip("/")
 
     def links(self, alert: AlertState) -> dict[str, str]:
+        """Titles and URLs of the alert's links: only ``http``/``https`` URLs, so no label or
+        annotation can make a ``javascript:`` or ``data:`` link; those stay text."""
         links: dict[str, str] = {}
         if alert.alertname == BLIND_ALERT:
             links["Prometheus targets"] = f"{self.prometheus_url}/targets"
@@ -164,13 +171,13 @@ class MailRenderer:
             links["Runbook"] = runbook
         grafana = self.config.links.grafana_url
         dashboard = alert.annotations.get("dashboard_url") or alert.annotations.get("dashboard")
-        if dashboard and grafana and not dashboard.startswith(("http://", "https://")):
+        if dashboard and grafana and not _HTTP_URL.match(dashboard):
             links["Grafana dashboard"] = urljoin(grafana.rstrip("/") + "/", dashboard.lstrip("/"))
         elif dashboard:
             links["Grafana dashboard"] = dashboard
         elif grafana:
             links["Grafana"] = grafana
-        return links
+        return {title: url for title, url in links.items() if _HTTP_URL.match(url)}
 
     def view(self, alert: AlertState, now: float) -> dict[str, Any]:
         alert = _bounded_alert(alert)
@@ -178,7 +185,8 @@ class MailRenderer:
         annotations = dict(alert.annotations)
         summary = annotations.pop("summary", "")
         description = annotations.pop("description", "")
-        annotations.pop("runbook_url", None)
+        if "Runbook" in (links := self.links(alert)):
+            annotations.pop("runbook_url", None)  # shown as the link; otherwise as text
         since = alert.active_since
         end = alert.resolved_at if alert.state == RESOLVED else now
         return {
@@ -194,7 +202,7 @@ class MailRenderer:
             "fired_at": moment_text(alert.fired_at),
             "resolved_at": moment_text(alert.resolved_at),
             "duration": humanize_duration(end - since) if since is not None and end else "",
-            "links": self.links(alert),
+            "links": links,
         }
 
     def context(self, notification: Notification, now: float) -> dict[str, Any]:

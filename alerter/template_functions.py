@@ -1,4 +1,9 @@
-"""Prometheus's template functions (``humanize``, ``printf``, ``reReplaceAll``...) for Jinja2."""
+"""Prometheus's template functions (``humanize``, ``printf``, ``reReplaceAll``...) for Jinja2.
+
+Regular expressions run on the ``regex`` engine with the rendering's deadline as their timeout
+(Go's RE2 never backtracks; a backtracking engine can take hours on a bad pattern), and nothing
+here builds text longer than the rendering's output bound.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import regex
+
+from alerter.template_limits import current
 from stackwatch.format import (
     format_value,
     humanize,
@@ -25,6 +33,8 @@ def printf(fmt: str, *args: Any) -> str:
 
     def one(match: re.Match[str]) -> str:
         flags, verb = match.groups()
+        for number in re.findall(r"\d+", flags):  # a width or precision: at most the bound
+            current().check_size(int(number))
         if verb == "%":
             return "%"
         arg = next(values, None)
@@ -49,10 +59,47 @@ def printf(fmt: str, *args: Any) -> str:
     return _GO_VERB.sub(one, fmt)
 
 
+_GO_REFERENCE = re.compile(r"\$\$|\$\{(\w+)\}|\$(\w+)")
+
+
+def _expand(replacement: str, match: regex.Match[str]) -> str:
+    """Go's Regexp.Expand: ``$1``, ``${1}``, ``$name``, ``$$``; an unknown group is empty."""
+
+    def reference(ref: re.Match[str]) -> str:
+        if ref.group() == "$$":
+            return "$"
+        name = ref.group(1) or ref.group(2)
+        try:
+            return match.group(int(name) if name.isdigit() else name) or ""
+        except (IndexError, regex.error):
+            return ""
+
+    return _GO_REFERENCE.sub(reference, replacement)
+
+
+def _match(pattern: str, text: Any) -> bool:
+    limits = current()
+    try:
+        return regex.search(pattern, str(text), timeout=limits.remaining()) is not None
+    except TimeoutError:
+        raise limits.too_slow() from None
+
+
 def _re_replace_all(pattern: str, replacement: str, text: str) -> str:
-    # Go writes group references as $1 / ${1}; Python as \1
-    repl = re.sub(r"\$\{?(\d+)\}?", r"\\\1", replacement)
-    return re.sub(pattern, repl, text)
+    limits = current()
+    grown = 0  # the result may be as long as the text, plus the output bound
+
+    def one(match: regex.Match[str]) -> str:
+        nonlocal grown
+        out = _expand(replacement, match)
+        grown += len(out) - (match.end() - match.start())
+        limits.check_size(grown)
+        return out
+
+    try:
+        return str(regex.sub(pattern, one, text, timeout=limits.remaining()))
+    except TimeoutError:
+        raise limits.too_slow() from None
 
 
 def _strip_port(host: str) -> str:
@@ -83,7 +130,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "toUpper": lambda s: str(s).upper(),
     "toLower": lambda s: str(s).lower(),
     "title": lambda s: str(s).title(),
-    "match": lambda pattern, text: re.search(pattern, str(text)) is not None,
+    "match": _match,
     "reReplaceAll": _re_replace_all,
     "stripPort": _strip_port,
     "stripDomain": _strip_domain,

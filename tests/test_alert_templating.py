@@ -4,6 +4,7 @@ Go's output for the same template), inside a sandbox."""
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 
@@ -16,6 +17,7 @@ from stackwatch.format import (
     humanize_duration,
     humanize_percentage,
 )
+from tests.support.timing import within
 
 LABELS = {"instance": "web-1:9100", "job": "node", "mountpoint": "/var"}
 
@@ -89,3 +91,90 @@ def test_humanize_functions_match_go() -> None:
     assert format_value(123456.0) == "123456"
     assert format_value(1234567.0) == "1.234567e+06"
     assert format_value(0.00001) == "1e-05"
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        # Go's text/template prints text outside {{ }} as it is: Jinja syntax is only text
+        (
+            "{% endraw %}{% for i in range(3) %}x{% endfor %} on {{ $labels.instance }}",
+            "{% endraw %}{% for i in range(3) %}x{% endfor %} on web-1:9100",
+        ),
+        (
+            "{{ $labels.job }}{% endraw %}{{ $labels.job }}{% raw %}{{ $labels.job }}",
+            "node{% endraw %}node{% raw %}node",
+        ),
+        (
+            "{# not a comment #}{{ $labels.job }}{%- if true %}",
+            "{# not a comment #}node{%- if true %}",
+        ),
+        ("{{ $value }} }} {% set x = 1 %}{{ x", "3 }} {% set x = 1 %}{{ x"),
+        ('{{ "{% endraw %}{{ 7 }}" }}', "{% endraw %}{{ 7 }}"),  # a string inside an action
+        ('{{ printf "%s}}%s" $labels.job "{%" }}', "node}}{%"),
+        ("{{/* a }} comment */}}{{ $labels.job }}", "node"),
+        ("a\r\n{{ $labels.job }}\\n'\"\x85é\U0001f525", "a\r\nnode\\n'\"\x85é\U0001f525"),
+    ],
+)
+def test_jinja_syntax_in_a_template_is_text(template: str, expected: str) -> None:
+    check_template(template)
+    assert render(template, LABELS, 3.0) == expected
+
+
+def test_jinja_syntax_in_label_values_is_text() -> None:
+    labels = {"note": "{{ 7*7 }}{% for i in range(9) %}{% endfor %}"}
+    assert render("{{ $labels.note }}", labels, 1.0) == labels["note"]
+
+
+@pytest.mark.timeout(30)
+def test_injected_nested_loops_do_not_run() -> None:
+    """Before, ``{% endraw %}`` closed the translator's raw block: these loops ran 10^15 times."""
+    loops = (
+        "{% endraw %}{% for a in range(99999) %}{% for b in range(99999) %}"
+        "{% for c in range(99999) %}x{% endfor %}{% endfor %}{% endfor %}{% raw %}"
+    )
+    started = time.monotonic()
+    assert render(loops + " {{ $labels.job }}", LABELS, 1.0) == loops + " node"
+    assert time.monotonic() - started < within(1)
+
+
+@pytest.mark.timeout(30)
+def test_a_render_that_runs_too_long_ends_with_a_clear_problem() -> None:
+    # catastrophic backtracking: Go's RE2 answers at once, a backtracking engine takes hours
+    template = '{{ if match "(a|aa)+$" $labels.x }}matched{{ end }}'
+    started = time.monotonic()
+    out = render(template, {"x": "a" * 40 + "!"}, 1.0)
+    assert time.monotonic() - started < within(3)
+    assert out == f"<error expanding template: rendering took longer than 1s> {template}"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{{ printf "%0100000000d" 1 }}',
+        '{{ printf "%.100000000f" 1.0 }}',
+        '{{ reReplaceAll "" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" (reReplaceAll "" '
+        '"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" (reReplaceAll "" '
+        '"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" (reReplaceAll "" '
+        '"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" $labels.job))) }}',
+    ],
+)
+@pytest.mark.timeout(30)
+def test_a_function_that_would_produce_megabytes_ends_with_a_clear_problem(template: str) -> None:
+    started = time.monotonic()
+    out = render(template, LABELS, 1.0)
+    assert time.monotonic() - started < within(1)
+    assert out == f"<error expanding template: output longer than 65536 characters> {template}"
+
+
+def test_long_output_is_cut_and_marked() -> None:
+    big = {"x": "y" * 50_000}
+    out = render("{{ $labels.x }} {{ $labels.x }}", big, 1.0)
+    assert out == "y" * 50_000 + " " + "y" * 15_535 + "… [cut: longer than 65536 characters]"
+
+
+def test_go_replacement_references() -> None:
+    template = (
+        '{{ reReplaceAll "(?P<host>[a-z]+)-(\\\\d+)" "${host}#$2$$ $2x \\\\1" $labels.instance }}'
+    )
+    assert render(template, LABELS, 1.0) == "web#1$  \\1:9100"

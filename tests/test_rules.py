@@ -187,3 +187,60 @@ def test_rules_check_reports_missing_files(
     missing = tmp_path / "nope.yml"
     assert main(["rules", "check", str(missing)]) == 1
     assert capsys.readouterr().out.strip() == f"{missing}: cannot read: No such file or directory"
+
+
+BAD_BYTES = (
+    b"groups:\n"
+    b"  - name: latin1-group\n"
+    b"    rules:\n"
+    b"      - alert: Caf\xe9Down\n"
+    b"        expr: up == 0\n"
+)
+
+
+def test_file_that_is_not_utf8_is_one_problem_beside_good_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real invalid bytes (Latin-1 ``é``) in one file; the good file beside it still loads."""
+    bad = tmp_path / "x.yml"
+    bad.write_bytes(BAD_BYTES)
+    good = tmp_path / "good.yml"
+    good.write_bytes((FIXTURES / "alerting.yml").read_bytes())
+    ruleset = load_rules([str(bad), str(good)], check_promql=True)
+    assert [str(p) for p in ruleset.problems] == [
+        f"{bad}:4: not UTF-8 text (byte 0xe9 in column 19)"
+    ]
+    assert ruleset.problems[0].groups == ("latin1-group",)  # blinds only the group it names
+    assert [g.name for g in ruleset.groups] == [
+        "threshold-test",
+        "for-test",
+        "outage-test",
+        "silence-test",
+        "blind-test",
+    ]
+    assert main(["rules", "check", str(bad), str(good)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [f"{bad}:4: not UTF-8 text (byte 0xe9 in column 19)"]
+    assert captured.err.startswith("stackwatch: 1 problem(s) in 2 file(s), 5 group(s), 5 rule(s)")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"\xff\xfeg\x00r\x00", "x.yml:1: not UTF-8 text (byte 0xff in column 1)"),  # UTF-16
+        (
+            b"groups:\n  - name: a\x00b\n",
+            "x.yml:2: invalid YAML: unacceptable character #x0000 in column 12",
+        ),
+        (b"groups: " + b"[" * 5000, "x.yml:1: invalid YAML: nested too deeply"),
+    ],
+)
+def test_text_that_cannot_be_yaml_is_one_problem_line(
+    content: bytes, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("x.yml").write_bytes(content)
+    Path("good.yml").write_bytes((FIXTURES / "alerting.yml").read_bytes())
+    ruleset = load_rules(["x.yml", "good.yml"])
+    assert [str(p) for p in ruleset.problems] == [expected]
+    assert len(ruleset.groups) == 5
