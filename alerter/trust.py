@@ -2,8 +2,9 @@
 
 An alert instance ends only when the target that produced its series (its ``job`` and
 ``instance`` labels) is up and the collector that produces its metric family succeeded in that
-target's latest scrape. Series without ``job``/``instance`` (aggregations) are judged for the
-whole configured job. No I/O here: the facts are read by ``alerter.check``.
+target's latest scrape. A series with an ``instance`` but no ``job`` (``avg by (instance)``) is
+judged on the targets of that instance; one without either (an aggregation) on every target of
+the configured job. No I/O here: the facts are read by ``alerter.check``.
 """
 
 from __future__ import annotations
@@ -91,6 +92,14 @@ class ScrapeFacts:
             return self.incomplete
         needed = frozenset(needed)
         target = target_of(labels)
+        instance = labels.get("instance")
+        if target is None and instance:  # `by (instance)`: the targets of that instance
+            for t in sorted(t for t in self.up if t[1] == instance):
+                reason = self._target_blind(t, needed)
+                if reason is not None:
+                    return reason
+            if any(t[1] == instance for t in self.up):
+                return None
         if target is None:  # an aggregation: every target of the job must be seen
             targets = self.job_targets()
             if not targets:
@@ -103,6 +112,9 @@ class ScrapeFacts:
                 if reason is not None:
                     return reason
             return None
+        return self._target_blind(target, needed)
+
+    def _target_blind(self, target: Target, needed: frozenset[str]) -> str | None:
         if target not in self.up:
             return f"target {target[1]} (job {target[0]}) is not scraped"
         if not self.up[target]:

@@ -94,6 +94,20 @@ def test_aggregations_keep_the_group_level_check() -> None:
     assert _later(PODS, [firing], ScrapeFacts(JOB, up)) == {"-": RESOLVED}
 
 
+def test_by_instance_series_are_judged_on_the_targets_of_that_instance() -> None:
+    rule = Rule(
+        alert="HighCpuUsage",
+        expr='1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m])) > 0.8',
+        group="g",
+    )
+    prior = _fire(rule, {"instance": "h1:9105"}, {"instance": "h2:9105"})
+    up = {(JOB, "h1:9105"): True, (JOB, "h2:9105"): True}
+    host_failed = ScrapeFacts(JOB, up, {(JOB, "h1:9105"): {"host": False}})
+    assert _later(rule, prior, host_failed) == {"h1:9105": FIRING, "h2:9105": RESOLVED}
+    h1_down = ScrapeFacts(JOB, {**up, (JOB, "h1:9105"): False})
+    assert _later(rule, prior, h1_down) == {"h1:9105": FIRING, "h2:9105": RESOLVED}
+
+
 def test_a_partial_answer_resolves_nothing() -> None:
     prior = _fire(CPU, {"job": JOB, "instance": "h1:9105"})
     facts = ScrapeFacts(JOB, {(JOB, "h1:9105"): True})

@@ -10,7 +10,11 @@ from typing import Any
 import pytest
 
 from alerter.check import CheckResult, run_check
+from exporter.collectors.docker import DockerCollector
+from exporter.server import Exporter
 from stackwatch.config import Config
+from tests.support.dockerd import required_dockerd
+from tests.support.procs import wait_for
 from tests.support.prometheus import PrometheusServer
 from tests.support.query_api import THANOS_WARNING, PartialQuerier
 from tests.support.smtp import SmtpServer
@@ -166,3 +170,47 @@ def test_partial_response_resolves_nothing(
             worse = run_check(config, "per-target-test")
             assert _states(worse)[("DiskAlmostFull", "nas")] == "firing"
             assert "RESOLVED" not in "".join(m["Subject"] for m in smtp_server.messages)
+
+
+def test_dockerd_stopped_with_live_restore_resolves_nothing(
+    start_prometheus: Any, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """The real thing: a dockerd with --live-restore runs an unhealthy container, the real
+    exporter's Docker collector follows it; dockerd stops (the container keeps running, still
+    unhealthy) and comes back. One FIRING, no RESOLVED, no second FIRING."""
+    with required_dockerd(live_restore=True) as dockerd:
+        healthcheck = {"test": ["CMD", "false"], "interval": int(2e8), "timeout": int(1e9)}
+        container = dockerd.run("sleep 300", name="api", healthcheck={**healthcheck, "retries": 1})
+        docker = DockerCollector.from_config(
+            Config.model_validate({"docker": {"host": dockerd.host, "timeout": "5s"}})
+        )
+        exporter = Exporter({"docker": docker})
+        host, port = exporter.serve("127.0.0.1:0")
+        try:
+            prometheus: PrometheusServer = start_prometheus([f"{host}:{port}"])
+            settle(prometheus, UNHEALTHY + " == 1")
+            config = _config(prometheus.url, smtp_server, tmp_path / "state.db")
+            assert run_check(config, "collector-test").sent == [
+                "[FIRING:1] collector-test: ContainerUnhealthy"
+            ]
+
+            dockerd.terminate()
+            settle(prometheus, 'stackwatch_scrape_collector_success{collector="docker"} == 0')
+            settle(prometheus, "container_state_health_status", present=False)
+            blind = run_check(config, "collector-test")
+            states = {a.alertname: a for a in blind.alerts}
+            assert states["ContainerUnhealthy"].state == "firing"
+            assert states["MonitoringBlind"].labels["collector"] == "docker"
+
+            dockerd.restart()
+            settle(prometheus, UNHEALTHY + " == 1")
+            wait_for(lambda: container.reload() or container.status == "running", 10, "api")
+            back = run_check(config, "collector-test")
+            assert [a.state for a in back.alerts if a.alertname == "ContainerUnhealthy"] == [
+                "firing"
+            ]
+            subjects = [m["Subject"] for m in smtp_server.messages]
+            assert "RESOLVED" not in "".join(subjects)
+            assert sum(s.endswith(": ContainerUnhealthy") for s in subjects) == 1
+        finally:
+            exporter.close()
