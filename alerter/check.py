@@ -12,12 +12,20 @@ from email.message import EmailMessage
 
 from alerter.delivery import deliver
 from alerter.errors import AlerterError
-from alerter.evaluate import BlindReason, Window, evaluate_blind, evaluate_rule, window_for
-from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState
+from alerter.evaluate import Window, evaluate_blind, evaluate_rule, window_for
+from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState, BlindReason
 from alerter.notify import MailRenderer, plan_notification
 from alerter.rules import Rule, RuleSet, load_rules
 from alerter.silences import silenced_by
 from alerter.store import AlertStore
+from alerter.trust import (
+    COLLECTOR_SUCCESS,
+    UP,
+    ScrapeFacts,
+    collectors_of,
+    scrape_reasons,
+    target_of,
+)
 from stackwatch.config import Config
 from stackwatch.format import format_value, labels_text, moment_text
 from stackwatch.mail import Mailer
@@ -67,7 +75,10 @@ class CheckResult:
         """A Markdown summary (for a Prefect artifact): a table of alerts, then what was mailed."""
         lines = [f"### {self.group}", ""]
         if self.blind:
-            lines += ["**Monitoring is blind**: no alert of this group can resolve.", ""]
+            lines += [
+                "**Monitoring is blind**: alerts whose data it cannot see do not resolve.",
+                "",
+            ]
         if self.alerts:
             lines += [
                 "| Alert | State | Labels | Value | Active since | Summary |",
@@ -114,6 +125,7 @@ class _RuleQuery:
     window: Window
     series: list[Series] | None
     error: str | None
+    incomplete: str | None = None  # a partial answer: blind for this rule, never resolution
 
 
 def _query_rule(client: PrometheusClient, rule: Rule, now: float) -> _RuleQuery:
@@ -122,13 +134,15 @@ def _query_rule(client: PrometheusClient, rule: Rule, now: float) -> _RuleQuery:
         if window.instant:
             samples = client.query(rule.expr, at=now)
             series = [Series(s.labels, [(s.timestamp, s.value)]) for s in samples]
+            incomplete = samples.incomplete
         else:
-            series = client.query_range(rule.expr, window.start, window.end, window.step)
+            matrix = client.query_range(rule.expr, window.start, window.end, window.step)
+            series, incomplete = list(matrix), matrix.incomplete
     except TransientPrometheusError:
         raise
     except PrometheusError as exc:  # the server's own message: a bad or unsuitable query
         return _RuleQuery(rule, window, None, str(exc))
-    return _RuleQuery(rule, window, series, None)
+    return _RuleQuery(rule, window, series, None, incomplete)
 
 
 def query_rules(
@@ -144,28 +158,56 @@ def query_rules(
         return list(pool.map(lambda rule: _query_rule(client, rule, now), rules))
 
 
-def _target_reasons(
-    client: PrometheusClient, job: str, group: str, now: float
-) -> list[BlindReason]:
-    samples = client.query(f'up{{job="{job}"}}', at=now)
-    if not samples:
-        return [
-            BlindReason(
-                {"cause": "target_down", "job": job},
-                f"Prometheus has no scrape target for job {job}: {group} cannot see its data",
-                "No alert of this group resolves until the exporter is scraped again.",
+def _scrape_facts(client: PrometheusClient, job: str, now: float) -> ScrapeFacts:
+    """Every target's ``up`` and every collector's success in its latest scrape."""
+    up = client.query(UP, at=now)
+    success = client.query(COLLECTOR_SUCCESS, at=now)
+    targets: dict[tuple[str, str], bool] = {}
+    for s in up:
+        if (target := target_of(s.labels)) is not None:
+            targets[target] = s.value == 1
+    collectors: dict[tuple[str, str], dict[str, bool]] = {}
+    for s in success:
+        target, name = target_of(s.labels), s.labels.get("collector")
+        if target is not None and name:
+            collectors.setdefault(target, {})[name] = s.value == 1
+    incomplete = up.incomplete or success.incomplete
+    return ScrapeFacts(job, targets, collectors, incomplete)
+
+
+def _query_reasons(
+    group: str, queries: Sequence[_RuleQuery], problems: Sequence[object]
+) -> tuple[list[BlindReason], bool]:
+    """The blind reasons the queries and rule files give, and whether they blind every rule of
+    the group (a failed query or broken files do; a partial answer blinds its own rule only)."""
+    reasons: list[BlindReason] = []
+    for query in queries:
+        if query.incomplete is not None:
+            reasons.append(
+                BlindReason(
+                    {"cause": "partial_response", "rule": query.rule.alert},
+                    f"Prometheus gave a partial answer for rule {query.rule.alert} of {group}",
+                    query.incomplete[:1000],
+                )
             )
-        ]
-    if any(s.value == 0 for s in samples):
-        down = ", ".join(sorted(s.labels.get("instance", "?") for s in samples if s.value == 0))
-        return [
-            BlindReason(
-                {"cause": "target_down", "job": job},
-                f"Scrape target {down} of job {job} is down: {group} is blind",
-                "No alert of this group resolves until the exporter is scraped again.",
+        if query.error is not None:
+            reasons.append(
+                BlindReason(
+                    {"cause": "query_failed", "rule": query.rule.alert},
+                    f"Rule {query.rule.alert} of {group} cannot be evaluated",
+                    query.error,
+                )
             )
-        ]
-    return []
+    if problems:
+        reasons.append(
+            BlindReason(
+                {"cause": "invalid_rules"},
+                f"Rule files of {group} have problems: some rules are not evaluated",
+                "; ".join(str(p) for p in problems)[:1000],
+            )
+        )
+    group_blind = bool(problems) or any(q.error is not None for q in queries)
+    return reasons, group_blind
 
 
 def _apply_silences(
@@ -235,38 +277,26 @@ def run_check(
     with AlertStore(config.state.path) as store:
         try:
             with PrometheusClient(config.prometheus) as client:
-                reasons = _target_reasons(client, config.prometheus.job, group, ts)
+                facts = _scrape_facts(client, config.prometheus.job, ts)
                 queries = query_rules(client, group_rules, ts, config.prometheus.max_concurrency)
         except PrometheusError:
             if not dry_run:
                 deliver(store, mailer, time.time())
             raise
-        for query in queries:
-            if query.error is not None:
-                errors.append(
-                    f"{query.rule.file}:{query.rule.line}: {query.rule.alert}: {query.error}"
-                )
-                reasons.append(
-                    BlindReason(
-                        {"cause": "query_failed", "rule": query.rule.alert},
-                        f"Rule {query.rule.alert} of {group} cannot be evaluated",
-                        query.error,
-                    )
-                )
-        if problems:
-            reasons.append(
-                BlindReason(
-                    {"cause": "invalid_rules"},
-                    f"Rule files of {group} have problems: some rules are not evaluated",
-                    "; ".join(str(p) for p in problems)[:1000],
-                )
-            )
-        blind = bool(reasons)
+        reasons, group_blind = _query_reasons(group, queries, problems)
+        errors.extend(
+            f"{q.rule.file}:{q.rule.line}: {q.rule.alert}: {q.error}"
+            for q in queries
+            if q.error is not None
+        )
+        needed = frozenset(c for r in group_rules for c in collectors_of(r.expr))
         renderer = MailRenderer(config)
         subject: str | None = None
         message: EmailMessage | None = None
         with store.transaction():
             prior = store.group_states(group)
+            reasons = scrape_reasons(facts, group, needed, prior) + reasons
+            blind = bool(reasons)
             evaluated = {r.alert for r in group_rules}
             current: list[AlertState] = []
             for query in queries:
@@ -274,8 +304,17 @@ def run_check(
                 if query.series is None:
                     current.extend(mine)
                 else:
+                    rule_blind = group_blind or query.incomplete is not None
                     current.extend(
-                        evaluate_rule(query.rule, query.series, mine, ts, query.window, blind=blind)
+                        evaluate_rule(
+                            query.rule,
+                            query.series,
+                            mine,
+                            ts,
+                            query.window,
+                            blind=rule_blind,
+                            facts=facts,
+                        )
                     )
             current.extend(
                 evaluate_blind(group, reasons, [p for p in prior if p.alertname == BLIND_ALERT], ts)
@@ -286,7 +325,7 @@ def run_check(
                 # the rule is gone from the files: keep it while files are broken, else end it
                 if old.state == RESOLVED:
                     continue
-                if blind:
+                if group_blind:
                     current.append(old)
                 else:
                     current.append(replace(old, state=RESOLVED, resolved_at=ts))

@@ -198,7 +198,7 @@ def alerts_evaluate_command(args: argparse.Namespace) -> int:
         if index:
             _print()
         title = f"== {group}" + (
-            " (BLIND: no alert of this group can resolve)" if result.blind else ""
+            " (BLIND: alerts whose data it cannot see do not resolve)" if result.blind else ""
         )
         _print(title)
         rows = [

@@ -12,9 +12,18 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from alerter.model import BLIND_ALERT, FIRING, PENDING, RESOLVED, AlertState, fingerprint
+from alerter.model import (
+    BLIND_ALERT,
+    FIRING,
+    PENDING,
+    RESOLVED,
+    AlertState,
+    BlindReason,
+    fingerprint,
+)
 from alerter.rules import Rule
 from alerter.templating import render
+from alerter.trust import ScrapeFacts, collectors_of
 from stackwatch.prometheus import Series
 
 MAX_POINTS = 60
@@ -101,12 +110,16 @@ def evaluate_rule(
     window: Window,
     *,
     blind: bool = False,
+    facts: ScrapeFacts | None = None,
 ) -> list[AlertState]:
     """The rule's alert instances after this evaluation (pending ones that ended are dropped).
 
-    ``blind`` means the data behind the group cannot be trusted (target down, a failed query):
-    alerts may start, but none ends.
+    ``blind`` means the data behind the whole rule cannot be trusted (a failed query, a partial
+    answer, broken rule files): alerts may start, but none ends. ``facts`` judge each instance
+    on its own: one whose target is not up, or whose collector failed in that target's latest
+    scrape, stays as it was (see ``alerter.trust``).
     """
+    needed = collectors_of(rule.expr)
     before = {a.fingerprint: a for a in prior}
     result: dict[str, AlertState] = {}
     traces: dict[str, float | None] = {}  # seen in the window but not now: for keep_firing_for
@@ -156,8 +169,8 @@ def evaluate_rule(
             continue
         seen = [x for x in (old.last_seen, traces.get(fp)) if x is not None]
         last_seen = max(seen) if seen else None
-        if blind:
-            result[fp] = old
+        if blind or (facts is not None and facts.why_blind(old.labels, needed) is not None):
+            result[fp] = old  # its data cannot be seen now: it stays as it was
         elif (
             old.state == FIRING
             and last_seen is not None
@@ -168,15 +181,6 @@ def evaluate_rule(
             result[fp] = replace(old, state=RESOLVED, resolved_at=now, last_seen=last_seen)
         # a pending alert whose condition ended simply disappears
     return list(result.values())
-
-
-@dataclass(frozen=True)
-class BlindReason:
-    """Why (part of) a group cannot be evaluated, as the labels of its meta alert."""
-
-    labels: dict[str, str]
-    summary: str
-    description: str = ""
 
 
 def evaluate_blind(

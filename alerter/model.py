@@ -44,3 +44,12 @@ class AlertState:
     @property
     def summary(self) -> str:
         return self.annotations.get("summary") or self.annotations.get("description", "")
+
+
+@dataclass(frozen=True)
+class BlindReason:
+    """Why (part of) a group cannot be evaluated, as the labels of its meta alert."""
+
+    labels: dict[str, str]
+    summary: str
+    description: str = ""

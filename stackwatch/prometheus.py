@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -44,6 +44,36 @@ class Series:
 
     labels: Mapping[str, str]
     values: list[tuple[float, float]]
+
+
+T = TypeVar("T")
+
+
+class QueryResult(list[T]):
+    """A query's result, with what the server said about its completeness.
+
+    Thanos and Mimir answer ``warnings`` when a store or ingester did not answer (a partial
+    response); VictoriaMetrics sets ``isPartial``. Such an answer may lack series that exist.
+    """
+
+    warnings: tuple[str, ...] = ()
+    partial: bool = False
+
+    @property
+    def incomplete(self) -> str | None:
+        """Why the answer may lack series (the server's warnings), None when it is complete."""
+        if self.partial or self.warnings:
+            return "; ".join(self.warnings) or "the server marked its answer partial"
+        return None
+
+
+def _completeness(result: QueryResult[T], body: Mapping[str, Any]) -> QueryResult[T]:
+    warnings = body.get("warnings")
+    if isinstance(warnings, list):
+        # Prometheus 2.x lists PromQL's informational notes here too: they lose no data
+        result.warnings = tuple(str(w) for w in warnings if not str(w).startswith("PromQL info:"))
+    result.partial = body.get("isPartial") is True or body.get("partial") is True
+    return result
 
 
 def _timestamp(value: datetime | float) -> float:
@@ -98,7 +128,8 @@ class PrometheusClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, endpoint: str, params: dict[str, str]) -> Any:
+    def _call(self, endpoint: str, params: dict[str, str]) -> dict[str, Any]:
+        """The whole answer's body: ``data`` plus ``warnings`` and the partial flag."""
         url = f"{self.base_url}/api/v1/{endpoint}"
         try:
             response = self.session.post(url, data=params, timeout=self.config.timeout)
@@ -125,30 +156,34 @@ class PrometheusClient:
                 f"query {params.get('query')!r} failed ({response.status_code}): "
                 f"{message or response.text[:200]}"
             )
-        return body["data"]
+        return body
 
-    def query(self, expr: str, at: datetime | float | None = None) -> list[Sample]:
+    def query(self, expr: str, at: datetime | float | None = None) -> QueryResult[Sample]:
         """Evaluate an instant query; a scalar comes back as one sample with no labels."""
         params = {"query": expr}
         if at is not None:
             params["time"] = f"{_timestamp(at):.3f}"
-        data = self._call("query", params)
+        body = self._call("query", params)
+        data = body["data"]
         kind = data.get("resultType")
         if kind == "vector":
-            return [
-                Sample(item["metric"], _float(item["value"][1]), float(item["value"][0]))
-                for item in data["result"]
-            ]
+            return _completeness(
+                QueryResult(
+                    Sample(item["metric"], _float(item["value"][1]), float(item["value"][0]))
+                    for item in data["result"]
+                ),
+                body,
+            )
         if kind == "scalar":
             ts, raw = data["result"]
-            return [Sample({}, _float(raw), float(ts))]
+            return _completeness(QueryResult([Sample({}, _float(raw), float(ts))]), body)
         raise PrometheusError(f"query {expr!r} returned a {kind}, expected an instant vector")
 
     def query_range(
         self, expr: str, start: datetime | float, end: datetime | float, step: float
-    ) -> list[Series]:
+    ) -> QueryResult[Series]:
         """Evaluate a range query with ``step`` seconds between points."""
-        data = self._call(
+        body = self._call(
             "query_range",
             {
                 "query": expr,
@@ -157,7 +192,10 @@ class PrometheusClient:
                 "step": f"{step:g}",
             },
         )
-        return [
-            Series(item["metric"], [(float(ts), _float(v)) for ts, v in item["values"]])
-            for item in data["result"]
-        ]
+        return _completeness(
+            QueryResult(
+                Series(item["metric"], [(float(ts), _float(v)) for ts, v in item["values"]])
+                for item in body["data"]["result"]
+            ),
+            body,
+        )

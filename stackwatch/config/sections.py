@@ -139,7 +139,7 @@ class PrometheusConfig(_Model):
     headers: dict[str, str] = Field(default_factory=dict)
     job: str = Field(
         default="stackwatch",
-        description="scrape job of the exporter: when its `up` is 0 no alert resolves",
+        description="scrape job of the exporter: aggregations resolve only while it is all up",
     )
     max_concurrency: int = Field(default=8, ge=1)
 

@@ -61,8 +61,11 @@ class DockerDaemon:
     ``restart()`` keeps the data root, so containers survive it as they would on a host.
     """
 
-    def __init__(self, binary: str = "/usr/sbin/dockerd", busybox: str = BUSYBOX) -> None:
+    def __init__(
+        self, binary: str = "/usr/sbin/dockerd", busybox: str = BUSYBOX, live_restore: bool = False
+    ) -> None:
         self.binary = binary
+        self.live_restore = live_restore  # containers keep running while dockerd is stopped
         self.busybox = busybox
         self.root = Path(tempfile.mkdtemp(prefix="swd-", dir="/tmp"))
         self.socket = self.root / "docker.sock"
@@ -98,6 +101,8 @@ class DockerDaemon:
             "--shutdown-timeout=2",
             "--log-level=warn",
         ]
+        if self.live_restore:
+            command.append("--live-restore")
         if self.storage_driver:
             command.append(f"--storage-driver={self.storage_driver}")
         return command
@@ -275,9 +280,9 @@ class DockerDaemon:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def required_dockerd() -> DockerDaemon:
+def required_dockerd(live_restore: bool = False) -> DockerDaemon:
     """A DockerDaemon to enter, once dockerd and busybox are known to be installed (skipped
     locally when they are not, failed under CI)."""
     binary = require_binary("dockerd", "docker.io")
     require_binary("busybox", "busybox-static")
-    return DockerDaemon(binary)
+    return DockerDaemon(binary, live_restore=live_restore)
