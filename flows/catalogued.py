@@ -26,15 +26,19 @@ def spec_of(function: Callable[..., Any]) -> FlowSpec:
     return found[0]
 
 
-def catalogued_flow(timeout_seconds: float) -> Callable[[Callable[P, R]], Flow[P, R]]:
-    """A flow named and described by its catalogue entry; one that mails gets the failure mail."""
+def catalogued_flow() -> Callable[[Callable[P, R]], Flow[P, R]]:
+    """A flow named and described by its catalogue entry; one that mails gets the failure mail.
+
+    Its run timeout is the entry's ``run_timeout``, well under the time between two runs: a run
+    that hangs ends Failed (and is mailed) instead of having every later run cancelled.
+    """
 
     def decorate(function: Callable[P, R]) -> Flow[P, R]:
         spec = spec_of(function)
         return flow(
             name=spec.name,
             description=spec.description,
-            timeout_seconds=timeout_seconds,
+            timeout_seconds=spec.run_timeout,
             on_failure=[notify_failure] if spec.mails else None,
             on_crashed=[notify_failure] if spec.mails else None,
         )(function)

@@ -16,8 +16,6 @@ from stackwatch.config import Config, load_config
 from stackwatch.format import compact_value, label_matchers, percent
 from stackwatch.prometheus import PrometheusClient, TransientPrometheusError
 
-CHECK_TIMEOUT = 300.0  # a check that hangs longer than this fails (and mails) instead
-
 
 @dataclass(frozen=True)
 class Reading:
@@ -151,7 +149,7 @@ def check_group(group: str, config_path: str | None) -> dict[str, Any]:
     return summary(result)
 
 
-@catalogued_flow(CHECK_TIMEOUT)
+@catalogued_flow()
 def system_health_check(config_path: str | None = None) -> dict[str, Any]:
     """CPU, RAM, disk, container and process counts; evaluates its rules and only logs."""
     config = load_config(config_path)
@@ -171,25 +169,25 @@ def system_health_check(config_path: str | None = None) -> dict[str, Any]:
     }
 
 
-@catalogued_flow(CHECK_TIMEOUT)
+@catalogued_flow()
 def services_health_check(config_path: str | None = None) -> dict[str, Any]:
     """Evaluate the services group (probe results); mail alerts."""
     return check_group("services-health-check", config_path)
 
 
-@catalogued_flow(CHECK_TIMEOUT)
+@catalogued_flow()
 def threshold_alert_check(config_path: str | None = None) -> dict[str, Any]:
     """CPU > 80 %, RAM > 85 %, disk > 90 %; mail alerts."""
     return check_group("threshold-alert-check", config_path)
 
 
-@catalogued_flow(CHECK_TIMEOUT)
+@catalogued_flow()
 def docker_restart_monitor(config_path: str | None = None) -> dict[str, Any]:
     """Containers restarting in a loop or unhealthy; mail alerts."""
     return check_group("docker-restart-monitor", config_path)
 
 
-@catalogued_flow(CHECK_TIMEOUT)
+@catalogued_flow()
 def k8s_health_check(config_path: str | None = None) -> dict[str, Any]:
     """k3s nodes, pods and deployments; mail alerts."""
     return check_group("k8s-health-check", config_path)

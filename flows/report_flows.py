@@ -16,8 +16,6 @@ from stackwatch.mail import TransientMailError
 from stackwatch.reports.cleanup import CleanupReport, run_weekly_cleanup, send_cleanup_report
 from stackwatch.reports.daily import DailyReport, send_daily_report
 
-REPORT_TIMEOUT = 1800.0
-
 
 @task(name="build-daily-report", cache_policy=NO_CACHE)
 def build_daily(config: Config) -> DailyReport:
@@ -47,7 +45,7 @@ def send_cleanup(config: Config, report: CleanupReport) -> None:
     get_run_logger().info("mailed %r", report.subject)
 
 
-@catalogued_flow(REPORT_TIMEOUT)
+@catalogued_flow()
 def daily_summary_report(config_path: str | None = None) -> dict[str, Any]:
     """Full stack health summary: published as an artifact and mailed."""
     config = load_config(config_path)
@@ -59,7 +57,7 @@ def daily_summary_report(config_path: str | None = None) -> dict[str, Any]:
     return {"subject": report.subject}
 
 
-@catalogued_flow(REPORT_TIMEOUT)
+@catalogued_flow()
 def weekly_cleanup_report(config_path: str | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Docker prune, old Elasticsearch indices, old Loki data; what was freed is mailed."""
     config = load_config(config_path)

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stackwatch.cron import shortest_interval
+
+# A run still going when its next one is due has that one cancelled (one run at a time, below),
+# and every one after it while it hangs, with no mail. So a run that takes longer than this
+# share of the time between two runs is stopped and ends Failed, which is mailed.
+RUN_TIMEOUT_SHARE = 0.5
+# A report runs daily or weekly; each of its sources has its own timeouts far under this.
+REPORT_RUN_TIMEOUT = 1800.0
+
 
 @dataclass(frozen=True)
 class FlowSpec:
@@ -24,9 +33,23 @@ class FlowSpec:
         return self.entrypoint.split(":", 1)[1]
 
     @property
+    def kind(self) -> str:
+        return "check" if self.name.endswith(("-check", "-monitor")) else "report"
+
+    @property
     def tags(self) -> list[str]:
-        kind = "check" if self.name.endswith(("-check", "-monitor")) else "report"
-        return ["stackwatch", kind]
+        return ["stackwatch", self.kind]
+
+    @property
+    def interval(self) -> float:
+        """Seconds between its two closest scheduled runs."""
+        return shortest_interval(self.cron)
+
+    @property
+    def run_timeout(self) -> float:
+        """Seconds a run may take before it is stopped and ends Failed."""
+        timeout = self.interval * RUN_TIMEOUT_SHARE
+        return min(timeout, REPORT_RUN_TIMEOUT) if self.kind == "report" else timeout
 
 
 TIMEZONE = "UTC"

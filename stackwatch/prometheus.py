@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
+import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from stackwatch import __version__
 from stackwatch.config import PrometheusConfig
+from stackwatch.deadline_http import DeadlineAdapter, DeadlineExceededError, post_within
 from stackwatch.errors import StackwatchError
 
 
@@ -85,30 +86,32 @@ def _float(raw: str) -> float:
     return float(raw) if raw not in ("NaN",) else math.nan
 
 
-class PrometheusClient:
-    """Instant and range queries over one pooled ``requests`` session with retries and timeouts.
+RETRY_STATUSES = frozenset({502, 503, 504})
+BACKOFF = 0.3  # seconds before the second retry, doubling after; the first retry is at once
+BACKOFF_JITTER = 0.2
 
-    Connection errors and 502/503/504 are retried with exponential backoff; a 4xx raises
-    ``QueryError`` carrying the server's own ``error`` message.
+
+def backoff(retry: int) -> float:
+    """Seconds to wait before retry number ``retry`` (1, 2, ...), with jitter."""
+    jitter = random.uniform(0, BACKOFF_JITTER)  # noqa: S311 - spreading retries, not secrets
+    return (BACKOFF * 2 ** (retry - 2) if retry > 1 else 0.0) + jitter
+
+
+class PrometheusClient:
+    """Instant and range queries over one pooled ``requests`` session with retries.
+
+    ``config.timeout`` is a wall-clock deadline for each query, retries included: connecting,
+    sending, and reading the headers and the whole body, however slowly the server sends them.
+    Connection errors and 502/503/504 are retried with exponential backoff while the deadline
+    allows; a 4xx raises ``QueryError`` carrying the server's own ``error`` message.
     """
 
     def __init__(self, config: PrometheusConfig, session: requests.Session | None = None) -> None:
         self.config = config
         self.base_url = config.url.rstrip("/")
         self.session = session or requests.Session()
-        retry = Retry(
-            total=config.retries,
-            connect=config.retries,
-            read=0,
-            status=config.retries,
-            backoff_factor=0.3,
-            backoff_jitter=0.2,
-            status_forcelist=(502, 503, 504),
-            allowed_methods=frozenset({"GET", "POST"}),
-            raise_on_status=False,
-        )
-        adapter = HTTPAdapter(
-            max_retries=retry, pool_connections=1, pool_maxsize=config.max_concurrency
+        adapter = DeadlineAdapter(
+            max_retries=0, pool_connections=1, pool_maxsize=config.max_concurrency
         )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -128,11 +131,41 @@ class PrometheusClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _last_try(self, tries: int, pause: float, deadline: float) -> bool:
+        return tries > self.config.retries or time.monotonic() + pause >= deadline
+
+    def _post(self, url: str, params: dict[str, str]) -> requests.Response:
+        """The answer, read whole, of the first try that is neither a connection error nor a
+        502/503/504, or else of the last try: retries stop at ``config.retries`` or when the
+        next one would start past the deadline."""
+        deadline = time.monotonic() + self.config.timeout
+        tries = 0
+        try:
+            while True:
+                tries += 1
+                pause = backoff(tries)  # before the next try, if there is one
+                try:
+                    response = post_within(self.session, url, params, deadline)
+                except requests.ConnectionError:
+                    if self._last_try(tries, pause, deadline):
+                        raise
+                else:
+                    if response.status_code not in RETRY_STATUSES or self._last_try(
+                        tries, pause, deadline
+                    ):
+                        return response
+                time.sleep(pause)
+        except DeadlineExceededError:
+            raise TransientPrometheusError(
+                f"Prometheus at {self.base_url} did not answer within its timeout of "
+                f"{self.config.timeout:g}s (prometheus.timeout)"
+            ) from None
+
     def _call(self, endpoint: str, params: dict[str, str]) -> dict[str, Any]:
         """The whole answer's body: ``data`` plus ``warnings`` and the partial flag."""
         url = f"{self.base_url}/api/v1/{endpoint}"
         try:
-            response = self.session.post(url, data=params, timeout=self.config.timeout)
+            response = self._post(url, params)
         except requests.RequestException as exc:
             raise TransientPrometheusError(
                 f"Prometheus at {self.base_url} unreachable: {exc}"

@@ -10,6 +10,7 @@ and publishes what it saw, and mails its own failure.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -21,6 +22,7 @@ import pytest
 
 from exporter.server import Exporter
 from flows import checks
+from flows.catalogued import catalogued_flow
 from flows.checks import (
     k8s_health_check,
     services_health_check,
@@ -28,12 +30,15 @@ from flows.checks import (
     threshold_alert_check,
 )
 from flows.report_flows import daily_summary_report, weekly_cleanup_report
+from stackwatch import catalog
 from stackwatch.cli import main
 from stackwatch.config import parse_config
+from tests.support.http import TricklingServer
 from tests.support.prefect import artifacts_of, task_runs_of
 from tests.support.procs import free_port
 from tests.support.prometheus import PrometheusServer
 from tests.support.smtp import SmtpServer
+from tests.support.timing import within
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api", "own_flow_runs")]
 
@@ -276,3 +281,64 @@ def test_flows_run_command_exits_1_when_the_run_fails(
     err = capsys.readouterr().err
     assert err.startswith("stackwatch: k8s-health-check ended Failed: ")
     assert "unreachable" in err
+
+
+# A Prometheus cannot be made to send slowly: in these two tests it is a local server that
+# trickles its answer, 33 s for all of it, each byte well within any per-read timeout.
+SLOW_ANSWER = b'{"status": "success", "data": {}}' * 20
+
+
+def slow_prometheus_config(
+    tmp_path: Path, monitored: Monitored, smtp: SmtpServer, url: str, timeout: str
+) -> str:
+    config = write_config(
+        tmp_path, monitored, smtp, "threshold-alert-check", "Never", "vector(0) > 1", url
+    )
+    path = Path(config)
+    path.write_text(path.read_text().replace("timeout: 5s", f"timeout: {timeout}"))
+    return config
+
+
+def test_a_trickling_prometheus_fails_the_run_at_prometheus_timeout(
+    tmp_path: Path, monitored: Monitored, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checks.evaluate_rules, "retry_delay_seconds", [0.1, 0.1, 0.1])
+    with TricklingServer(SLOW_ANSWER, interval=0.05) as slow:
+        config = slow_prometheus_config(tmp_path, monitored, smtp_server, slow.url, "500ms")
+        started = time.monotonic()
+        # the run's own timeout only bounds the test: the query's deadline ends it first
+        state = threshold_alert_check.with_options(timeout_seconds=15)(
+            config_path=config, return_state=True
+        )
+    assert time.monotonic() - started < within(8)
+    assert state.is_failed()
+    assert task_runs_of(state)["evaluate-rules"] == 4  # the first try and three retries
+    [message] = smtp_server.messages
+    assert message["Subject"].startswith("[FAILED] threshold-alert-check: ")
+    assert (
+        f"Prometheus at {slow.url} did not answer within its timeout of 0.5s "
+        "(prometheus.timeout)" in message["Subject"]
+    )
+
+
+def test_a_run_past_its_timeout_ends_failed_with_one_failure_mail(
+    tmp_path: Path, monitored: Monitored, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run timeout comes from the catalogue's schedule, cut here to 1 s (a 900th of the
+    15 min between two threshold checks); the slow Prometheus outlasts it under a long
+    ``prometheus.timeout``."""
+    monkeypatch.setattr(catalog, "RUN_TIMEOUT_SHARE", 1 / 900)
+    flow = catalogued_flow()(checks.threshold_alert_check.fn)
+    assert flow.timeout_seconds == 1.0
+    with TricklingServer(SLOW_ANSWER, interval=0.05) as slow:
+        config = slow_prometheus_config(tmp_path, monitored, smtp_server, slow.url, "60s")
+        started = time.monotonic()
+        state = flow(config_path=config, return_state=True)
+    assert time.monotonic() - started < within(8)
+    assert state.is_failed()
+    assert state.name == "TimedOut"
+    [message] = smtp_server.messages
+    # strip(): the subject is long enough for its header to be folded after "Subject:"
+    assert message["Subject"].strip() == (
+        "[FAILED] threshold-alert-check: Flow run exceeded timeout of 1.0 second(s)"
+    )

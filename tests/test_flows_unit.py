@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from uuid import uuid4
 
@@ -18,6 +19,7 @@ from flows.serve import build_deployments, load_flow, parse_overrides, parse_sch
 from stackwatch.catalog import FLOWS
 from stackwatch.cli import main
 from stackwatch.config import Config, parse_config
+from stackwatch.cron import shortest_interval
 from stackwatch.errors import ConfigError
 from stackwatch.mail import TransientMailError
 from stackwatch.prometheus import QueryError, TransientPrometheusError
@@ -66,6 +68,53 @@ def test_each_flow_is_named_described_and_hooked_by_its_catalogue_entry() -> Non
         assert (flow.name, flow.description) == (spec.name, spec.description)
         hooks = [notify_failure] if spec.mails else []
         assert (flow.on_failure_hooks, flow.on_crashed_hooks) == (hooks, hooks), spec.name
+
+
+def shortest_gap(cron: str) -> float:
+    """Seconds between the two closest runs of ``cron`` (over a year, or its next 4096 runs,
+    which span more than two weeks), by Prefect's own croniter."""
+    from prefect._vendor.croniter import croniter
+
+    runs = croniter(cron, datetime(2026, 1, 1, tzinfo=UTC))
+    times = [runs.get_next(float) for _ in range(600)]
+    while times[-1] - times[0] < 366 * 86400 and len(times) < 4096:
+        times += [runs.get_next(float) for _ in range(len(times))]
+    return min(b - a for a, b in pairwise(times))
+
+
+def test_every_flow_times_out_well_before_its_next_run() -> None:
+    # A run that hangs must end Failed, and mail, before its next run is due: with one run per
+    # deployment at a time, a run still going has every later one cancelled, with no mail.
+    for spec in FLOWS:
+        timeout = load_flow(spec).timeout_seconds
+        gap = shortest_gap(spec.cron)
+        assert timeout is not None, spec.name
+        assert 0 < timeout <= gap / 2, (spec.name, timeout, gap)
+        if "report" in spec.tags:
+            assert timeout <= 3600, spec.name
+        assert spec.run_timeout == timeout, spec.name
+
+
+@pytest.mark.parametrize(
+    "cron",
+    ["*/5 * * * *", "0 6 * * *", "0 2 * * 0", "7,50 */3 * * 1-5", "0 0 1 * *", "0 12 * * 6,0"],
+)
+def test_shortest_interval_of_a_cron_schedule(cron: str) -> None:
+    assert shortest_interval(cron) == shortest_gap(cron)
+
+
+@pytest.mark.parametrize(
+    ("cron", "message"),
+    [
+        ("*/5 * * *", "five fields"),
+        ("61 * * * *", "minute: 61 is not in 0-59"),
+        ("0 6 * * MON", "day of week: 'MON' is not a number"),
+        ("0 0 31 2 *", "never runs"),
+    ],
+)
+def test_cron_schedules_it_cannot_read_are_refused(cron: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        shortest_interval(cron)
 
 
 def test_schedule_override_replaces_only_that_flow() -> None:

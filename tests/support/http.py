@@ -130,3 +130,66 @@ def self_signed_cert(folder: Path, days: int) -> tuple[Path, Path, dt.datetime]:
         )
     )
     return cert_path, key_path, expiry
+
+
+class TricklingServer:
+    """Answers every POST (and GET) with ``status`` and ``body``, one byte every ``interval``.
+
+    No real server can be made to send slowly; this one stands in for a Prometheus (or any
+    service) whose answer crawls in: each socket read returns a byte well within any per-read
+    timeout, so only a deadline on the whole exchange stops it. With ``headers`` on, the
+    status line and headers trickle too. ``stop`` ends every answer still trickling.
+    """
+
+    def __init__(
+        self,
+        body: bytes,
+        interval: float = 0.05,
+        status: int = 200,
+        trickle_headers: bool = False,
+    ) -> None:
+        outer = self
+        self.stopped = threading.Event()
+        self.requests = 0
+
+        class _Request(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                outer.requests += 1
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                head = (
+                    f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+                ).encode()
+                if not trickle_headers:
+                    self.wfile.write(head)
+                    self.wfile.flush()
+                    head = b""
+                for i in range(len(head) + len(body)):
+                    if outer.stopped.wait(interval):
+                        return
+                    try:
+                        self.wfile.write((head + body)[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return
+
+            def do_GET(self) -> None:
+                self.do_POST()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Request)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> TricklingServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.server.shutdown()
+        self.server.server_close()
