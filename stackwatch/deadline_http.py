@@ -12,8 +12,6 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import requests
@@ -26,65 +24,78 @@ class DeadlineExceededError(Exception):
     """The exchange did not end before its deadline."""
 
 
-class _Watchdog:
-    """Shuts down the socket in use when the deadline passes.
+class Watchdog:
+    """Shuts down the sockets of one exchange when its deadline passes.
 
-    The socket is taken when the connection has one (after connecting, or when a pooled one is
+    Sockets are registered when a connection has one (after connecting, or when a pooled one is
     reused), not read from the connection at the deadline: ``http.client`` hands the socket to
-    the response and forgets it when the server closes after the answer.
+    the response and forgets it when the server closes after the answer. Once the exchange has
+    ended, a timer that fires late touches nothing: a pooled socket may serve the next one.
     """
 
     def __init__(self, deadline: float) -> None:
         self.fired = False
+        self._done = False
         self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
         self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
         self._timer.daemon = True
 
     def attach(self, sock: socket.socket | None) -> None:
+        """Watch ``sock`` too; past the deadline already, shut it down and raise."""
         with self._lock:
-            if sock is not None:
-                self._sock = sock
+            if sock is not None and sock not in self._sockets:
+                self._sockets.append(sock)
             fired = self.fired
         if fired:
-            self._shutdown()
+            if sock is not None:
+                _shutdown(sock)
             raise DeadlineExceededError
 
     def _fire(self) -> None:
         with self._lock:
+            if self._done:
+                return
             self.fired = True
-        self._shutdown()
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
 
-    def _shutdown(self) -> None:
-        with self._lock:
-            sock = self._sock
-        if sock is not None:
-            # the plain socket's shutdown, also for TLS: it leaves the SSL object alone while
-            # another thread may be blocked reading through it; OSError: already closed
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-    def __enter__(self) -> _Watchdog:
+    def __enter__(self) -> Watchdog:
+        _current.watchdog = self
         self._timer.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._done = True
         self._timer.cancel()
+        _current.watchdog = None
+
+
+def _shutdown(sock: socket.socket) -> None:
+    # the plain socket's shutdown, also for TLS: it leaves the SSL object alone while another
+    # thread may be blocked reading through it; OSError: already closed
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 _current = threading.local()
+"""The watchdog of the exchange running on this thread, which its connections register with."""
 
 
 def _attach(sock: socket.socket | None) -> None:
-    watchdog: _Watchdog | None = getattr(_current, "watchdog", None)
+    watchdog: Watchdog | None = getattr(_current, "watchdog", None)
     if watchdog is not None:
         watchdog.attach(sock)
 
 
-class _Connection(HTTPConnection):
+class DeadlineConnection(HTTPConnection):
+    """An HTTP connection that registers its socket with the thread's watchdog."""
+
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
-        _attach(sock)  # before any TLS handshake
+        _attach(sock)  # before any TLS handshake, which a server can trickle too
         return sock
 
     def connect(self) -> None:
@@ -97,46 +108,24 @@ class _Connection(HTTPConnection):
         super().request(*args, **kwargs)
 
 
-class _TLSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _attach(sock)  # before any TLS handshake
-        return sock
-
-    def connect(self) -> None:
-        _attach(None)
-        super().connect()
-        _attach(self.sock)
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _attach(self.sock)
-        super().request(*args, **kwargs)
+class DeadlineTLSConnection(DeadlineConnection, HTTPSConnection):
+    """The HTTPS form of ``DeadlineConnection``."""
 
 
-class _Pool(HTTPConnectionPool):
-    ConnectionCls = _Connection
+class DeadlinePool(HTTPConnectionPool):
+    ConnectionCls = DeadlineConnection
 
 
-class _TLSPool(HTTPSConnectionPool):
-    ConnectionCls = _TLSConnection
+class DeadlineTLSPool(HTTPSConnectionPool):
+    ConnectionCls = DeadlineTLSConnection
 
 
 class DeadlineAdapter(HTTPAdapter):
-    """A pooled adapter whose connections obey ``post_within``'s watchdog (no retries here)."""
+    """A pooled adapter whose connections obey the thread's watchdog (no retries here)."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
-
-
-@contextmanager
-def _watched(deadline: float) -> Iterator[_Watchdog]:
-    with _Watchdog(deadline) as watchdog:
-        _current.watchdog = watchdog
-        try:
-            yield watchdog
-        finally:
-            _current.watchdog = None
+        self.poolmanager.pool_classes_by_scheme = {"http": DeadlinePool, "https": DeadlineTLSPool}
 
 
 def post_within(
@@ -150,7 +139,7 @@ def post_within(
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise DeadlineExceededError
-    with _watched(deadline) as watchdog:
+    with Watchdog(deadline) as watchdog:
         try:
             response = session.post(url, data=data, timeout=remaining, stream=True)
             try:

@@ -18,10 +18,8 @@ The body is read to ``BODY_LIMIT`` bytes at most, then the connection is dropped
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -31,13 +29,18 @@ import requests
 import urllib3.exceptions
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.connectionpool import HTTPSConnectionPool
 
 from exporter.collectors.base import Collector
 from exporter.refresh import RefreshLoop
 from stackwatch import __version__
 from stackwatch.config import Config, ServiceConfig
+from stackwatch.deadline_http import (
+    DeadlineExceededError,
+    DeadlinePool,
+    DeadlineTLSConnection,
+    Watchdog,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,90 +66,15 @@ class ProbeResult:
     body_bytes: int = 0
 
 
-class _Deadline:
-    """Shuts down the sockets a probe opens once its deadline passes.
-
-    requests' timeout bounds each socket operation, not the probe: a server that sends one byte
-    a second never trips it. Shutting the socket down from a timer wakes the probe's thread out
-    of whatever read it is blocked in (TLS handshake, headers, body).
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.expired = False
-        self._done = False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def watch(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.append(sock)
-            if self.expired:
-                _shutdown(sock)
-
-    def _expire(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self.expired = True
-            for sock in self._sockets:
-                _shutdown(sock)
-
-    def __enter__(self) -> _Deadline:
-        _current.deadline = self
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._done = True  # a timer firing now must not touch a socket reused later
-        self._timer.cancel()
-        _current.deadline = None
-
-
-_current = threading.local()
-"""The deadline of the probe running on this thread, which its new connections register with."""
-
-
-def _shutdown(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):  # already closed
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-def _watch(sock: socket.socket) -> None:
-    deadline: _Deadline | None = getattr(_current, "deadline", None)
-    if deadline is not None:
-        deadline.watch(sock)
-
-
-class _DeadlineConnection(HTTPConnection):
-    """Registers its socket with the probe's deadline as soon as it is connected."""
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _watch(sock)
-        return sock
-
-
-class _CertRecordingConnection(HTTPSConnection):
+class _CertRecordingConnection(DeadlineTLSConnection):
     """Keeps the peer's certificate from the handshake, since the socket may close early."""
 
     peer_cert: bytes | None = None
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _watch(sock)  # before the TLS handshake, which a server can trickle too
-        return sock
 
     def connect(self) -> None:
         super().connect()
         getpeercert = getattr(self.sock, "getpeercert", None)
         self.peer_cert = getpeercert(binary_form=True) if getpeercert else None
-
-
-class _DeadlinePool(HTTPConnectionPool):
-    ConnectionCls = _DeadlineConnection
 
 
 class _CertRecordingPool(HTTPSConnectionPool):
@@ -159,7 +87,7 @@ def probe_session() -> requests.Session:
     session = requests.Session()
     adapter = HTTPAdapter(pool_maxsize=1)
     adapter.poolmanager.pool_classes_by_scheme = {
-        "http": _DeadlinePool,
+        "http": DeadlinePool,
         "https": _CertRecordingPool,
     }
     session.mount("https://", adapter)
@@ -176,7 +104,11 @@ def _peer_cert_expiry(response: requests.Response) -> float | None:
     der = getattr(getattr(response.raw, "connection", None), "peer_cert", None)
     if not der:
         return None
-    return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
+    try:
+        return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
+    except ValueError:  # a certificate cryptography cannot read: no expiry, the probe goes on
+        log.debug("cannot read the certificate of %s", response.url)
+        return None
 
 
 def _read_body(response: requests.Response, limit: int) -> int:
@@ -201,7 +133,7 @@ def probe(session: requests.Session, service: ServiceConfig) -> ProbeResult:
     expiry = None
     error = None
     body = 0
-    with _Deadline(service.timeout) as deadline:
+    with Watchdog(start + service.timeout) as watchdog:
         try:
             with session.get(
                 service.url, timeout=service.timeout, verify=service.verify_tls, stream=True
@@ -213,8 +145,10 @@ def probe(session: requests.Session, service: ServiceConfig) -> ProbeResult:
                 # dropped here by the with: what is left of a longer body is never fetched
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             error = f"{type(exc).__name__}: {exc}"
+        except DeadlineExceededError:
+            error = "deadline"  # worded below
     duration = time.monotonic() - start
-    if deadline.expired or duration > service.timeout:
+    if watchdog.fired or duration > service.timeout:
         phase = f"reading the body ({body} bytes read)" if status else "waiting for the answer"
         error = f"Timeout: timed out after {service.timeout:g}s {phase}"
     success = error is None and status in service.expected_status
