@@ -23,13 +23,18 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 echo "installing Debian packages: $packages"
+# Debian starts a packaged service as it installs it. stackwatch runs its own copies and never
+# stops or restarts a service: while it installs, a policy-rc.d of its own tells the packages
+# not to start theirs. A policy the machine already has is left as it is.
+policy=${STACKWATCH_POLICY_RC_D:-/usr/sbin/policy-rc.d}
+own_policy=""
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# stackwatch: services of packages installed now are not started\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  own_policy=$policy
+  trap 'rm -f "$own_policy"' EXIT
+fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $packages >/dev/null
-# Debian starts the packaged services on install; stackwatch runs its own copies.
-for service in prometheus prometheus-node-exporter docker containerd; do
-  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
-    systemctl stop "$service" || true
-  fi
-done
