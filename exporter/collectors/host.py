@@ -23,7 +23,7 @@ from pathlib import Path
 from prometheus_client.metrics_core import Metric
 
 from exporter.collectors.base import Collector
-from exporter.collectors.node.base import NodeCollector
+from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.collectors.node.cpu import CpuCollector
 from exporter.collectors.node.filesystem import FilesystemCollector
 from exporter.collectors.node.loadavg import LoadavgCollector
@@ -56,13 +56,13 @@ class HostCollector(Collector):
         )
         # In exposition order; the golden test holds it.
         parts: tuple[NodeCollector, ...] = (
-            CpuCollector(self.proc, clock_ticks or os.sysconf("SC_CLK_TCK")),
-            StatCollector(self.proc),
-            ProcessesCollector(self.proc),
-            MeminfoCollector(self.proc),
-            LoadavgCollector(self.proc),
+            CpuCollector(clock_ticks or os.sysconf("SC_CLK_TCK")),
+            StatCollector(),
+            ProcessesCollector(),
+            MeminfoCollector(),
+            LoadavgCollector(),
             self.filesystem,
-            UnameCollector(self.proc),
+            UnameCollector(),
             TimeCollector(),
         )
         self.collectors: dict[str, NodeCollector] = {part.name: part for part in parts}
@@ -89,5 +89,6 @@ class HostCollector(Collector):
                 )
 
     def collect(self) -> Iterator[Metric]:
+        proc = ProcFiles(self.proc)
         for part in self.collectors.values():
-            yield from part.collect()
+            yield from part.collect(proc)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from prometheus_client.metrics_core import Metric
 
@@ -22,8 +23,25 @@ class NodeCollector(ABC):
     files: tuple[str, ...] = ()
 
     @abstractmethod
-    def collect(self) -> Iterator[Metric]:
-        """This scrape's metric families."""
+    def collect(self, proc: ProcFiles) -> Iterator[Metric]:
+        """This scrape's metric families, from this scrape's ``/proc`` files."""
+
+
+T = TypeVar("T")
+
+
+class ProcFiles:
+    """One scrape's ``/proc``: each file read and parsed at most once, whoever asks for it
+    (``cpu`` and ``stat`` both come from ``/proc/stat``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._parsed: dict[str, Any] = {}
+
+    def parsed(self, name: str, parse: Callable[[str], T]) -> T:
+        if name not in self._parsed:
+            self._parsed[name] = parse(read_proc_file(self.path / name))
+        return cast("T", self._parsed[name])
 
 
 def read_proc_file(path: Path) -> str:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
-from exporter.collectors.node.base import NodeCollector, read_proc_file
+from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.procfs.stat import parse_stat
 
 
@@ -17,12 +16,11 @@ class CpuCollector(NodeCollector):
     name = "cpu"
     files = ("stat",)
 
-    def __init__(self, proc: Path, clock_ticks: int) -> None:
-        self.proc = proc
+    def __init__(self, clock_ticks: int) -> None:
         self.clock_ticks = clock_ticks
 
-    def collect(self) -> Iterator[Metric]:
-        stat = parse_stat(read_proc_file(self.proc / "stat"))
+    def collect(self, proc: ProcFiles) -> Iterator[Metric]:
+        stat = proc.parsed("stat", parse_stat)
         cpu = CounterMetricFamily(
             "node_cpu_seconds_total", "Seconds the CPUs spent in each mode.", labels=["cpu", "mode"]
         )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from exporter.collectors.node.base import NodeCollector
+from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.errors import ExporterError
 from exporter.mountstats import MountStats, statvfs
 from stackwatch.filesystems import Mount, list_mounts
@@ -55,7 +55,7 @@ class FilesystemCollector(NodeCollector):
                 f"{exc.filename}: no such file (is exporter.rootfs right?)"
             ) from None
 
-    def collect(self) -> Iterator[Metric]:
+    def collect(self, proc: ProcFiles) -> Iterator[Metric]:
         labels = ["device", "fstype", "mountpoint"]
 
         def family(name: str, doc: str) -> GaugeMetricFamily:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from exporter.collectors.node.base import NodeCollector, read_proc_file
+from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.procfs.loadavg import parse_loadavg
 
 
@@ -17,11 +16,8 @@ class LoadavgCollector(NodeCollector):
     name = "loadavg"
     files = ("loadavg",)
 
-    def __init__(self, proc: Path) -> None:
-        self.proc = proc
-
-    def collect(self) -> Iterator[Metric]:
-        load = parse_loadavg(read_proc_file(self.proc / "loadavg"))
+    def collect(self, proc: ProcFiles) -> Iterator[Metric]:
+        load = proc.parsed("loadavg", parse_loadavg)
         yield GaugeMetricFamily("node_load1", "1m load average.", value=load.load1)
         yield GaugeMetricFamily("node_load5", "5m load average.", value=load.load5)
         yield GaugeMetricFamily("node_load15", "15m load average.", value=load.load15)

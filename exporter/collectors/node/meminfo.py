@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from exporter.collectors.node.base import NodeCollector, read_proc_file
+from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.procfs.meminfo import parse_meminfo
 
 
@@ -17,11 +16,8 @@ class MeminfoCollector(NodeCollector):
     name = "meminfo"
     files = ("meminfo",)
 
-    def __init__(self, proc: Path) -> None:
-        self.proc = proc
-
-    def collect(self) -> Iterator[Metric]:
-        for key, value in parse_meminfo(read_proc_file(self.proc / "meminfo")).items():
+    def collect(self, proc: ProcFiles) -> Iterator[Metric]:
+        for key, value in proc.parsed("meminfo", parse_meminfo).items():
             yield GaugeMetricFamily(
                 f"node_memory_{key}", f"Memory information field {key}.", value=value
             )

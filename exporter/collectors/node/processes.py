@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from exporter.collectors.node.base import NodeCollector
+from exporter.collectors.node.base import NodeCollector, ProcFiles
 
 
 class ProcessesCollector(NodeCollector):
@@ -16,9 +15,6 @@ class ProcessesCollector(NodeCollector):
 
     name = "processes"
 
-    def __init__(self, proc: Path) -> None:
-        self.proc = proc
-
-    def collect(self) -> Iterator[Metric]:
-        pids = sum(1 for entry in os.scandir(self.proc) if entry.name.isdigit())
+    def collect(self, proc: ProcFiles) -> Iterator[Metric]:
+        pids = sum(1 for entry in os.scandir(proc.path) if entry.name.isdigit())
         yield GaugeMetricFamily("node_processes_pids", "Number of PIDs", value=pids)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from exporter.collectors.node.base import NodeCollector, read_proc_file
+from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.procfs.stat import parse_stat
 
 
@@ -17,11 +16,8 @@ class StatCollector(NodeCollector):
     name = "stat"
     files = ("stat",)
 
-    def __init__(self, proc: Path) -> None:
-        self.proc = proc
-
-    def collect(self) -> Iterator[Metric]:
-        stat = parse_stat(read_proc_file(self.proc / "stat"))
+    def collect(self, proc: ProcFiles) -> Iterator[Metric]:
+        stat = proc.parsed("stat", parse_stat)
         yield GaugeMetricFamily(
             "node_boot_time_seconds", "Node boot time, in unixtime.", value=stat.boot_time
         )

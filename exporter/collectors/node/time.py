@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from exporter.collectors.node.base import NodeCollector
+from exporter.collectors.node.base import NodeCollector, ProcFiles
 
 
 class TimeCollector(NodeCollector):
@@ -15,7 +15,7 @@ class TimeCollector(NodeCollector):
 
     name = "time"
 
-    def collect(self) -> Iterator[Metric]:
+    def collect(self, proc: ProcFiles) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             "node_time_seconds", "System time in seconds since epoch (1970).", value=time.time()
         )

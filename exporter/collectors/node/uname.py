@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from exporter.collectors.node.base import NodeCollector
+from exporter.collectors.node.base import NodeCollector, ProcFiles
 
 
 class UnameCollector(NodeCollector):
@@ -16,12 +15,9 @@ class UnameCollector(NodeCollector):
 
     name = "uname"
 
-    def __init__(self, proc: Path) -> None:
-        self.proc = proc
-
-    def collect(self) -> Iterator[Metric]:
+    def collect(self, proc: ProcFiles) -> Iterator[Metric]:
         uname = os.uname()
-        domain_path = self.proc / "sys" / "kernel" / "domainname"
+        domain_path = proc.path / "sys" / "kernel" / "domainname"
         domainname = domain_path.read_text().strip() if domain_path.exists() else "(none)"
         info = GaugeMetricFamily(
             "node_uname_info",
