@@ -18,6 +18,7 @@ import requests
 
 from alerter.store import AlertStore
 from stackwatch.config import Config
+from stackwatch.config.sections import DEFAULT_LOG_PATTERNS
 from stackwatch.errors import StackwatchError
 from stackwatch.filesystems import list_mounts
 from stackwatch.format import day, format_duration, human_bytes, short_reason, stamp
@@ -39,6 +40,7 @@ from stackwatch.reports.loki import LokiError, truncate_old_data
 log = logging.getLogger(__name__)
 
 MAX_LISTED = 50  # removed items listed per step; the rest are counted
+LOG_STEP = "Old log files"
 
 
 @dataclass
@@ -200,19 +202,25 @@ def loki_step(config: Config, now: datetime, dry_run: bool) -> CleanupStep:
 
 
 def log_files_step(config: Config, now: datetime, dry_run: bool) -> CleanupStep:
-    folders = config.cleanup.log_dirs
-    step = CleanupStep("Old rotated log files")
-    if not folders:
-        step.skipped = "not configured (cleanup.log_dirs)"
+    settings = config.cleanup.logs
+    step = CleanupStep(LOG_STEP)
+    if not settings.dirs:
+        step.skipped = "not configured (cleanup.logs.dirs)"
         return step
-    result = remove_old_logs(
-        folders, retention=config.cleanup.log_retention, now=now.timestamp(), dry_run=dry_run
-    )
+    result = remove_old_logs(settings, now=now.timestamp(), dry_run=dry_run)
     step.removed = [str(path) for path in result.removed]
     step.bytes_freed = result.bytes_freed
+    where = ", ".join(str(f) for f in settings.dirs)
+    named = (
+        "rotated, compressed or dated logs and *.log files"
+        if tuple(settings.patterns) == DEFAULT_LOG_PATTERNS
+        else "files named " + ", ".join(settings.patterns)
+    )
     step.notes.append(
-        f"Rotated files older than {format_duration(config.cleanup.log_retention)} in "
-        f"{', '.join(str(f) for f in folders)}; live *.log files are never removed."
+        f"{named.capitalize()} not modified for "
+        f"{format_duration(settings.retention)} in {where}"
+        + (" and its subfolders" if settings.recursive else "")
+        + "; symlinks and other filesystems are never touched."
     )
     if result.errors:
         step.ok = False
@@ -343,7 +351,7 @@ def run_weekly_cleanup(
         "Elasticsearch: old indices", lambda: [elasticsearch_step(config, now, dry_run)]
     )
     steps += _guard("Loki: old log data", lambda: [loki_step(config, now, dry_run)])
-    steps += _guard("Old rotated log files", lambda: [log_files_step(config, now, dry_run)])
+    steps += _guard(LOG_STEP, lambda: [log_files_step(config, now, dry_run)])
     steps += _guard(
         "Alert database: old history", lambda: [alert_history_step(config, now, dry_run)]
     )
