@@ -23,6 +23,7 @@ from stackwatch.config import Config, ElasticsearchCleanupConfig, LokiCleanupCon
 from stackwatch.reports.cleanup import run_weekly_cleanup
 from stackwatch.reports.elasticsearch import (
     MAX_REQUEST_LINE,
+    ElasticsearchError,
     Index,
     batches,
     decide,
@@ -107,6 +108,9 @@ class FakeCluster:
                 "store.size": "1024",
             }
         self.managed = {"logstash-ilm-000001"}
+        self.aliases: dict[str, dict[str, Any]] = {
+            name: entry["aliases"] for name, entry in fixture("aliases.json").items()
+        }
         self.requests: list[Recorded] = []
         self.fail_delete: Callable[[list[str]], tuple[int, bytes] | None] = lambda names: None
         self.fail_explain = False
@@ -128,6 +132,9 @@ class FakeCluster:
             return 200, json.dumps(fixture(root)).encode()
         if route == "/_cat/indices" and method == "GET":
             return 200, json.dumps(list(self.indices.values())).encode()
+        if route == "/_alias" and method == "GET":
+            body = {name: {"aliases": self.aliases.get(name, {})} for name in self.indices}
+            return 200, json.dumps(body).encode()
         if route == "/_data_stream" and method == "GET":
             return 200, json.dumps(fixture("data-streams.json")).encode()
         if route.endswith("/_ilm/explain") and self.distribution == "elasticsearch":
@@ -295,6 +302,41 @@ def test_only_old_user_indices_are_deleted_in_batches(http_server: Any) -> None:
     explains = [r for r in cluster.requests if r.route.endswith("/_ilm/explain")]
     assert explains
     assert all("*" not in r.path for r in explains)
+
+
+def test_an_aliases_write_index_is_never_deleted(http_server: Any) -> None:
+    """Old rollover indices behind an alias: the older one goes, the write index stays, and so
+    does an index an alias points to alone (Elasticsearch writes through it)."""
+    rollover = ["logstash-app-000001", "logstash-app-000002", "logstash-only-2026.08.01"]
+    cluster = FakeCluster(extra=rollover)
+    cluster.aliases["logstash-app-000001"] = {"logstash-app": {"is_write_index": False}}
+    cluster.aliases["logstash-app-000002"] = {"logstash-app": {"is_write_index": True}}
+    cluster.aliases["logstash-only-2026.08.01"] = {"logstash-only": {}}
+    url = http_server(cluster)
+
+    result = delete_old_indices(es_config(url), now=NOW)
+
+    assert cluster.deleted_names() == sorted([*OLD_USER_INDICES, "logstash-app-000001"])
+    assert "logstash-app-000002" in cluster.indices
+    assert "logstash-only-2026.08.01" in cluster.indices
+    reasons = {d.index.name: d.reason for d in result.decisions}
+    assert reasons["logstash-app-000002"] == "write index of alias logstash-app"
+    assert reasons["logstash-only-2026.08.01"] == "write index of alias logstash-only"
+
+
+def test_when_aliases_cannot_be_read_nothing_is_deleted(http_server: Any) -> None:
+    cluster = FakeCluster()
+
+    def no_aliases(request: Recorded) -> tuple[int, bytes]:
+        if request.route == "/_alias":
+            return 403, json.dumps(fixture("error-security.json")).encode()
+        return cluster(request)
+
+    url = http_server(no_aliases)
+
+    with pytest.raises(ElasticsearchError, match="GET /_alias answered 403"):
+        delete_old_indices(es_config(url), now=NOW)
+    assert cluster.deletes == []
 
 
 def test_opensearch_ism_managed_index_is_kept(http_server: Any) -> None:

@@ -168,7 +168,11 @@ def elasticsearch_step(config: Config, now: datetime, dry_run: bool) -> CleanupS
         f"{format_duration(settings.retention)} with prefix {', '.join(settings.prefixes)}; "
         f"{len(kept_user)} other non-system indices kept."
     )
-    protected = [d for d in result.decisions if "managed" in d.reason or "data stream" in d.reason]
+    protected = [
+        d
+        for d in result.decisions
+        if any(word in d.reason for word in ("managed", "data stream", "alias"))
+    ]
     for decision in protected[:10]:
         step.notes.append(f"kept {decision.index.name}: {decision.reason}")
     if result.errors:
