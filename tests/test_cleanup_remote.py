@@ -446,23 +446,71 @@ def test_unreachable_cluster_is_a_failed_step_not_a_crash(http_server: Any) -> N
 
 
 class LokiServer:
-    """Loki's /config (YAML of the running config) and the compactor's delete endpoint."""
+    """Loki's /config (YAML of the running config), its build info and the compactor's delete
+    endpoint: ``/loki/api/admin/delete`` up to 2.5, ``/loki/api/v1/delete`` from 2.6 (the
+    other path answers 404, as the router of that version does)."""
 
-    def __init__(self, config_file: str) -> None:
+    def __init__(self, config_file: str, version: str | None = "2.9.8") -> None:
         self.config = (FIXTURES / "loki" / config_file).read_bytes()
+        self.version = version
         self.requests: list[Recorded] = []
+
+    @property
+    def delete_route(self) -> str:
+        old = self.version is not None and self.version.split(".")[:2] in (["2", "4"], ["2", "5"])
+        return "/loki/api/admin/delete" if old else "/loki/api/v1/delete"
 
     def __call__(self, request: Recorded) -> tuple[int, bytes]:
         self.requests.append(request)
         if request.route == "/config" and request.method == "GET":
             return 200, self.config
-        if request.route == "/loki/api/v1/delete" and request.method == "POST":
+        if request.route == "/loki/api/v1/status/buildinfo" and self.version is not None:
+            info = json.loads((FIXTURES / "loki" / "buildinfo.json").read_text())
+            return 200, json.dumps({**info, "version": self.version}).encode()
+        if request.route == self.delete_route and request.method == "POST":
             return 204, b""
         return 404, b"404 page not found\n"
 
     @property
     def deletes(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST"]
+
+
+@pytest.mark.parametrize(
+    ("version", "route"),
+    [
+        ("2.4.2", "/loki/api/admin/delete"),
+        ("2.5.0", "/loki/api/admin/delete"),
+        ("2.6.1", "/loki/api/v1/delete"),
+        ("3.1.0", "/loki/api/v1/delete"),
+        ("main-5a7e4c1", "/loki/api/v1/delete"),
+    ],
+)
+def test_the_delete_api_follows_lokis_version(http_server: Any, version: str, route: str) -> None:
+    loki = LokiServer("config-retention-on.yaml", version)
+    config = LokiCleanupConfig.model_validate({"url": http_server(loki)})
+
+    result = truncate_old_data(config, now=NOW)
+
+    assert result.requested
+    assert [r.route for r in loki.deletes] == [route]
+    assert f"Loki {version}" in " ".join(result.notes)
+
+
+def test_a_loki_without_build_info_is_a_failed_step(http_server: Any) -> None:
+    """Loki before 2.4 has no build info endpoint (and no delete API): nothing is sent."""
+    loki = LokiServer("config-retention-on.yaml", version=None)
+    config = Config.model_validate(
+        {"cleanup": {"docker": {"enabled": False}, "loki": {"url": http_server(loki)}}}
+    )
+
+    report = run_weekly_cleanup(config, now=NOW)
+
+    step = next(s for s in report.steps if s.name.startswith("Loki"))
+    assert not step.ok
+    assert "buildinfo answered 404" in (step.error or "")
+    assert "Loki 2.4 or later" in (step.error or "")
+    assert loki.deletes == []
 
 
 def test_parse_loki_config() -> None:
@@ -538,7 +586,7 @@ def test_loki_dry_run_sends_no_delete_request(http_server: Any) -> None:
     report = run_weekly_cleanup(config, now=NOW, dry_run=True)
 
     assert loki.deletes == []
-    assert [r.route for r in loki.requests] == ["/config"]
+    assert {r.route for r in loki.requests} == {"/loki/api/v1/status/buildinfo", "/config"}
     assert "Would request deletion" in report.text
 
 
