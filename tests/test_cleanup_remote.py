@@ -609,3 +609,14 @@ def test_loki_refusing_the_delete_is_reported(http_server: Any) -> None:
     step = next(s for s in report.steps if s.name.startswith("Loki"))
     assert not step.ok
     assert "404" in (step.error or "")
+
+
+def test_loki_2_5_deletion_mode_is_read_from_the_compactor() -> None:
+    text = (FIXTURES / "loki" / "config-retention-on.yaml").read_text()
+    text = text.replace("  deletion_mode: filter-and-delete\n", "")
+    text = text.replace("compactor:\n", "compactor:\n  deletion_mode: disabled\n")
+
+    status = parse_loki_config(text)
+
+    assert status.deletion_mode == "disabled"
+    assert any("deletion is disabled" in w for w in status.warnings)

@@ -62,7 +62,7 @@ class RetentionStatus:
             )
         if self.deletion_mode == "disabled":
             out.append(
-                "Loki log deletion is disabled (limits_config.deletion_mode: disabled): set it "
+                "Loki log deletion is disabled (deletion_mode: disabled): set it "
                 "to filter-and-delete."
             )
         elif self.deletion_mode == "filter-only":
@@ -94,7 +94,10 @@ def parse_loki_config(text: str) -> RetentionStatus:
     limits = data.get("limits_config") or {}
     return RetentionStatus(
         retention_enabled=bool(compactor.get("retention_enabled", False)),
-        deletion_mode=str(limits.get("deletion_mode") or "filter-and-delete"),
+        # per tenant in limits_config from 2.6; in 2.5 the compactor's own setting
+        deletion_mode=str(
+            limits.get("deletion_mode") or compactor.get("deletion_mode") or "filter-and-delete"
+        ),
         retention_period=_duration(limits.get("retention_period")) or 0.0,
         delete_request_cancel_period=_duration(compactor.get("delete_request_cancel_period")),
     )
