@@ -1,9 +1,10 @@
 """Elasticsearch/OpenSearch and Loki cleanup against local HTTP servers.
 
-No Elasticsearch, OpenSearch or Loki server can run here, so small local HTTP servers answer
-the REST calls the cleanup makes with the bodies those servers send (captured shapes in
-tests/fixtures/es and tests/fixtures/loki), keep state across calls, and record every request
-so the tests can check exactly what would have reached a real cluster.
+No Elasticsearch, OpenSearch or Loki server can run here (Debian's package ``loki`` is another
+program, for genetic linkage analysis; Grafana Loki has no Debian package), so small local HTTP
+servers answer the REST calls the cleanup makes with the bodies those servers send (captured
+shapes in tests/fixtures/es and tests/fixtures/loki), keep state across calls, and record every
+request so the tests can check exactly what would have reached a real cluster.
 """
 
 from __future__ import annotations
