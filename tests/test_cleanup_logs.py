@@ -148,6 +148,28 @@ def test_never_across_a_filesystem_boundary(tmpfs: Path) -> None:
     assert other.exists()
 
 
+def test_never_into_a_bind_mount_of_the_same_filesystem(tmp_path: Path) -> None:
+    """A bind mount inside the folder has the folder's device number: it is found by its
+    mount point, not by the device."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("a bind mount needs root")
+        pytest.skip("a bind mount needs root")
+    source = make(tmp_path / "elsewhere" / "app.log.1", OLD).parent
+    target = tmp_path / "logs" / "bound"
+    target.mkdir(parents=True)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(bytes(source), bytes(target), None, 4096, None):  # MS_BIND
+        pytest.fail(f"bind mount: {os.strerror(ctypes.get_errno())}")
+    try:
+        result = remove_old_logs(settings(tmp_path / "logs", recursive=True), now=NOW.timestamp())
+    finally:
+        libc.umount2(bytes(target), 2)
+
+    assert result.removed == []
+    assert (source / "app.log.1").exists()
+
+
 def test_dry_run_lists_exactly_what_the_real_run_removes(
     folder: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stackwatch.config.sections import LogCleanupConfig
+from stackwatch.filesystems import parse_mounts
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -27,6 +28,14 @@ class LogCleanupResult:
     removed: list[Path] = field(default_factory=list)
     bytes_freed: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+def mount_points(mounts: Path = Path("/proc/self/mounts")) -> frozenset[str]:
+    """This process's mount points; none when they cannot be read (the device check remains)."""
+    try:
+        return frozenset(m.mountpoint for m in parse_mounts(mounts.read_text(errors="replace")))
+    except OSError:
+        return frozenset()
 
 
 def matches(name: str, patterns: Iterable[str]) -> bool:
@@ -49,8 +58,9 @@ class _Walk:
         self.settings = settings
         self.cutoff = cutoff
         self.result = result
+        self.mount_points = mount_points()
 
-    def files(self, fd: int, path: Path, device: int) -> Iterator[_Candidate]:
+    def files(self, fd: int, path: Path, device: int, real: Path) -> Iterator[_Candidate]:
         try:
             names = sorted(os.listdir(fd))
         except OSError as exc:
@@ -61,11 +71,12 @@ class _Walk:
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             except OSError:
                 continue  # vanished since the listing
-            if st.st_dev != device:
-                continue  # a mount point or a bind-mounted file: another filesystem
+            # another filesystem, or a bind mount of this one (same device, but a mount point)
+            if st.st_dev != device or str(real / name) in self.mount_points:
+                continue
             if stat.S_ISDIR(st.st_mode):
                 if self.settings.recursive:
-                    yield from self.folder(fd, name, path / name, device)
+                    yield from self.folder(fd, name, path / name, device, real)
             elif (
                 stat.S_ISREG(st.st_mode)
                 and matches(name, self.settings.patterns)
@@ -73,14 +84,16 @@ class _Walk:
             ):
                 yield _Candidate(fd, name, path / name, st.st_size)
 
-    def folder(self, parent: int, name: str, path: Path, device: int) -> Iterator[_Candidate]:
+    def folder(
+        self, parent: int, name: str, path: Path, device: int, real: Path
+    ) -> Iterator[_Candidate]:
         try:
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
         except OSError:
             return  # replaced by a symlink or removed since the listing
         try:
             if os.fstat(fd).st_dev == device:
-                yield from self.files(fd, path, device)
+                yield from self.files(fd, path, device, real / name)
         finally:
             os.close(fd)
 
@@ -101,7 +114,7 @@ def remove_old_logs(
             result.errors.append(f"{folder}: not a folder")
             continue
         try:
-            for candidate in walk.files(fd, folder, os.fstat(fd).st_dev):
+            for candidate in walk.files(fd, folder, os.fstat(fd).st_dev, folder.resolve()):
                 if not dry_run:
                     try:
                         os.unlink(candidate.name, dir_fd=candidate.folder_fd)
