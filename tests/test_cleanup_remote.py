@@ -31,7 +31,7 @@ from stackwatch.reports.elasticsearch import (
     delete_old_indices,
     name_date,
 )
-from stackwatch.reports.loki import folder_size, parse_loki_config, truncate_old_data
+from stackwatch.reports.loki import LokiError, folder_size, parse_loki_config, truncate_old_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -457,9 +457,16 @@ class LokiServer:
         self.requests: list[Recorded] = []
 
     @property
+    def admin_api(self) -> bool:
+        return self.version is not None and self.version.split(".")[:2] in (
+            ["2", "3"],
+            ["2", "4"],
+            ["2", "5"],
+        )
+
+    @property
     def delete_route(self) -> str:
-        old = self.version is not None and self.version.split(".")[:2] in (["2", "4"], ["2", "5"])
-        return "/loki/api/admin/delete" if old else "/loki/api/v1/delete"
+        return "/loki/api/admin/delete" if self.admin_api else "/loki/api/v1/delete"
 
     def __call__(self, request: Recorded) -> tuple[int, bytes]:
         self.requests.append(request)
@@ -469,6 +476,9 @@ class LokiServer:
             info = json.loads((FIXTURES / "loki" / "buildinfo.json").read_text())
             return 200, json.dumps({**info, "version": self.version}).encode()
         if request.route == self.delete_route and request.method == "POST":
+            # the admin API takes the selector as match[], the v1 API as query
+            if ("match[]" if self.admin_api else "query") not in request.params:
+                return 400, b"invalid query: selectors not set\n"
             return 204, b""
         return 404, b"404 page not found\n"
 
@@ -480,6 +490,7 @@ class LokiServer:
 @pytest.mark.parametrize(
     ("version", "route"),
     [
+        ("2.3.1", "/loki/api/admin/delete"),
         ("2.4.2", "/loki/api/admin/delete"),
         ("2.5.0", "/loki/api/admin/delete"),
         ("2.6.1", "/loki/api/v1/delete"),
@@ -495,11 +506,22 @@ def test_the_delete_api_follows_lokis_version(http_server: Any, version: str, ro
 
     assert result.requested
     assert [r.route for r in loki.deletes] == [route]
+    param = "match[]" if route.endswith("/admin/delete") else "query"
+    assert loki.deletes[0].params[param] == ['{job=~".+"}']
     assert f"Loki {version}" in " ".join(result.notes)
 
 
+def test_a_loki_too_old_for_deletion_gets_no_request(http_server: Any) -> None:
+    loki = LokiServer("config-retention-on.yaml", "2.2.1")
+    config = LokiCleanupConfig.model_validate({"url": http_server(loki)})
+
+    with pytest.raises(LokiError, match=r"Loki 2\.2\.1 has no delete API"):
+        truncate_old_data(config, now=NOW)
+    assert loki.deletes == []
+
+
 def test_a_loki_without_build_info_is_a_failed_step(http_server: Any) -> None:
-    """Loki before 2.4 has no build info endpoint (and no delete API): nothing is sent."""
+    """An old Loki, or a server that is not Loki, has no build info: nothing is sent."""
     loki = LokiServer("config-retention-on.yaml", version=None)
     config = Config.model_validate(
         {"cleanup": {"docker": {"enabled": False}, "loki": {"url": http_server(loki)}}}
@@ -510,7 +532,7 @@ def test_a_loki_without_build_info_is_a_failed_step(http_server: Any) -> None:
     step = next(s for s in report.steps if s.name.startswith("Loki"))
     assert not step.ok
     assert "buildinfo answered 404" in (step.error or "")
-    assert "Loki 2.4 or later" in (step.error or "")
+    assert "Loki 2.3 or later" in (step.error or "")
     assert loki.deletes == []
 
 

@@ -3,7 +3,7 @@
 The index that references the chunks lives beside them, so deleting files leaves queries
 pointing at missing chunks. Instead a delete request covers everything matching the selector up
 to now minus the retention, sent to the endpoint of the running version (its build info tells):
-``/loki/api/admin/delete`` in 2.4 and 2.5, ``/loki/api/v1/delete`` from 2.6. The compactor
+``/loki/api/admin/delete`` up to 2.5, ``/loki/api/v1/delete`` from 2.6. The compactor
 carries it out (after its cancellation period) only when retention is on, which ``GET /config``
 tells, and the report warns when it is not.
 """
@@ -26,16 +26,24 @@ from stackwatch.errors import StackwatchError
 from stackwatch.format import format_duration, stamp
 
 BUILDINFO_PATH = "/loki/api/v1/status/buildinfo"
-ADMIN_DELETE_PATH = "/loki/api/admin/delete"  # Loki 2.4 and 2.5
+ADMIN_DELETE_PATH = "/loki/api/admin/delete"  # Loki 2.3 to 2.5
 V1_DELETE_PATH = "/loki/api/v1/delete"  # Loki 2.6 on
 
 
-def delete_path(version: str) -> str:
-    """The delete endpoint of a Loki version; a build not named by a release is a recent one."""
+def delete_endpoint(version: str) -> tuple[str, str]:
+    """The delete endpoint of a Loki version and its selector parameter.
+
+    Up to 2.5 the compactor's endpoint is ``/loki/api/admin/delete`` taking ``match[]``; from
+    2.6 it is ``/loki/api/v1/delete`` taking ``query``. A build not named by a release (``main-…``,
+    ``k123-…``) is taken for a recent one. Before 2.3 there is no delete API at all.
+    """
     match = re.match(r"v?(\d+)\.(\d+)", version)
-    if match and (int(match.group(1)), int(match.group(2))) < (2, 6):
-        return ADMIN_DELETE_PATH
-    return V1_DELETE_PATH
+    release = (int(match.group(1)), int(match.group(2))) if match else None
+    if release is not None and release < (2, 3):
+        raise LokiError(f"Loki {version} has no delete API: the cleanup needs Loki 2.3 or later")
+    if release is not None and release < (2, 6):
+        return ADMIN_DELETE_PATH, "match[]"
+    return V1_DELETE_PATH, "query"
 
 
 class LokiError(StackwatchError):
@@ -181,7 +189,7 @@ class LokiClient:
         if response.status_code == 404:
             raise LokiError(
                 f"GET {BUILDINFO_PATH} answered 404: is {self.base_url} Loki? The cleanup's "
-                "delete requests need Loki 2.4 or later"
+                "delete requests need Loki 2.3 or later"
             )
         if response.status_code >= 400:
             raise LokiError(f"GET {BUILDINFO_PATH} answered {response.status_code}")
@@ -193,9 +201,12 @@ class LokiClient:
             raise LokiError(f"GET {BUILDINFO_PATH} did not answer a version")
         return version
 
-    def request_delete(self, path: str, selector: str, end: datetime) -> None:
+    def request_delete(self, endpoint: tuple[str, str], selector: str, end: datetime) -> None:
+        path, selector_param = endpoint
         self._request(
-            "POST", path, params={"query": selector, "start": "0", "end": str(int(end.timestamp()))}
+            "POST",
+            path,
+            params={selector_param: selector, "start": "0", "end": str(int(end.timestamp()))},
         )
 
 
@@ -214,8 +225,8 @@ def truncate_old_data(
     client = LokiClient(config, session)
     try:
         version = client.version()
-        path = delete_path(version)
-        result.notes.append(f"Loki {version}: delete requests go to {path}.")
+        endpoint = delete_endpoint(version)
+        result.notes.append(f"Loki {version}: delete requests go to {endpoint[0]}.")
         status = client.retention()
         result.status = status
         result.warnings.extend(status.warnings)
@@ -226,7 +237,7 @@ def truncate_old_data(
         if dry_run:
             result.notes.append(f"Would request deletion of {config.selector} up to {stamp(end)}.")
         else:
-            client.request_delete(path, config.selector, end)
+            client.request_delete(endpoint, config.selector, end)
             result.requested = True
             wait = status.delete_request_cancel_period
             result.notes.append(
