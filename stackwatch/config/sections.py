@@ -273,10 +273,12 @@ def _check_retention(seconds: float, info: ValidationInfo) -> float:
 def _index_prefix(value: str) -> str:
     if not value.strip():
         raise ValueError("an empty prefix matches every index: name the indices, e.g. logstash-")
-    if any(c in value for c in "*?,") or value.strip() == "_all":
+    if any(c in value for c in "*?") or value.strip() == "_all":
         raise ValueError(
             f"{value!r} would match every index: prefixes are plain text, not wildcards"
         )
+    if "," in value:
+        raise ValueError(f"{value!r} is a list: give each prefix as an entry of its own")
     return value
 
 
