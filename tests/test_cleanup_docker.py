@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import docker.errors
+import docker.utils
 import pytest
+from docker.types import Mount
 
 from stackwatch.cli import main
 from stackwatch.config import Config
 from stackwatch.reports.cleanup import CleanupStep, run_weekly_cleanup
 from stackwatch.reports.docker_prune import DockerPruner, PruneResult
-from tests.support.dockerd import DockerDaemon
+from tests.support.dockerd import DockerDaemon, busybox_tar
 
 pytestmark = pytest.mark.integration
 
@@ -105,6 +107,79 @@ def test_dry_run_lists_and_removes_nothing(dockerd: DockerDaemon, scene: dict[st
     assert f"stopped-{scene['tag']}" in report.text
 
 
+def untagged_busybox(dockerd: DockerDaemon) -> str:
+    """A runnable image of its own (a marker file makes its id new) with no tag: dangling."""
+    buffer = io.BytesIO(busybox_tar(dockerd.busybox))
+    with tarfile.open(fileobj=buffer, mode="a") as tar:
+        marker = uuid.uuid4().hex.encode()
+        info = tarfile.TarInfo("marker")
+        info.size = len(marker)
+        tar.addfile(info, io.BytesIO(marker))
+    answer = str(dockerd.api.import_image_from_data(buffer.getvalue()))
+    match = re.search(r"sha256:[0-9a-f]{64}", answer)
+    assert match, answer
+    return match.group(0)
+
+
+def test_the_dry_run_lists_exactly_what_the_real_run_removes(
+    dockerd: DockerDaemon, scene: dict[str, Any]
+) -> None:
+    """Untagged images in use by a running container and by a kept stopped one are not listed
+    and survive; one used only by a container the prune removes goes with it, in both runs."""
+    in_use, kept_use, freed = (untagged_busybox(dockerd) for _ in range(3))
+    options: dict[str, Any] = {"network_mode": "none", "stop_signal": "SIGKILL"}
+    containers = [
+        dockerd.client.containers.run(in_use, ["sleep", "600"], detach=True, **options),
+        dockerd.client.containers.run(
+            kept_use, ["true"], detach=True, labels={"stackwatch.keep": "1"}, **options
+        ),
+        dockerd.client.containers.run(freed, ["true"], detach=True, **options),
+        # an anonymous volume only a stopped container holds: it goes once the container does
+        dockerd.client.containers.run(
+            in_use, ["true"], detach=True, mounts=[Mount("/data", None, type="volume")], **options
+        ),
+    ]
+    for container in containers[1:]:
+        container.wait(timeout=30)
+    short = {image: image.removeprefix("sha256:")[:12] for image in (in_use, kept_use, freed)}
+    try:
+        anonymous = containers[3].attrs["Mounts"][0]["Name"]
+        dry = steps_by_name(
+            run_weekly_cleanup(config_for(dockerd, volumes=True), dry_run=True).steps
+        )
+        named = f"data-{scene['tag']}"
+        # before API 1.42 (Docker 23) a volume prune takes named volumes too
+        named_goes = not docker.utils.version_gte(dockerd.api.api_version, "1.42")
+        expected = sorted([anonymous, *([named] if named_goes else [])])
+        assert dry["Docker: unused volumes"].removed == expected
+        listed = dry["Docker: dangling images"].removed
+        assert short[in_use] not in listed
+        assert short[kept_use] not in listed
+        assert short[freed] in listed
+
+        real = steps_by_name(run_weekly_cleanup(config_for(dockerd, volumes=True)).steps)
+
+        dockerd.client.images.get(in_use)
+        dockerd.client.images.get(kept_use)
+        with pytest.raises(docker.errors.ImageNotFound):
+            dockerd.client.images.get(freed)
+        with pytest.raises(docker.errors.NotFound):
+            dockerd.client.volumes.get(anonymous)
+        if not named_goes:
+            dockerd.client.volumes.get(named)
+        for name, step in dry.items():
+            if name.startswith("Docker"):
+                assert sorted(step.removed) == sorted(real[name].removed), name
+                assert real[name].ok, real[name].error
+        assert dry["Docker: dangling images"].bytes_freed == (
+            real["Docker: dangling images"].bytes_freed
+        )
+    finally:
+        for container in containers:
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+
+
 def test_prune_removes_stopped_and_dangling_keeps_running_labelled_and_volumes(
     dockerd: DockerDaemon, scene: dict[str, Any]
 ) -> None:
@@ -153,10 +228,10 @@ def test_a_second_prune_finds_nothing_and_null_space_counts_as_zero(
     assert all(s.ok for s in report.steps)
 
 
-def test_concurrent_prune_conflict_is_retried(dockerd: DockerDaemon) -> None:
+def test_concurrent_build_cache_prune_conflict_is_retried(dockerd: DockerDaemon) -> None:
     """Docker answers 409 while another prune runs; the pruner waits and tries again."""
     pruner = DockerPruner(dockerd.client, keep_label="stackwatch.keep", sleep=lambda _: None)
-    real = pruner.api.prune_containers
+    real = pruner.api.prune_builds
     calls: list[int] = []
 
     def busy_then_real(*args: Any, **kwargs: Any) -> Any:
@@ -169,15 +244,15 @@ def test_concurrent_prune_conflict_is_retried(dockerd: DockerDaemon) -> None:
             )
         return real(*args, **kwargs)
 
-    pruner.api.prune_containers = busy_then_real  # type: ignore[method-assign]
-    result = pruner.containers(dry_run=False)
+    pruner.api.prune_builds = busy_then_real  # type: ignore[method-assign]
+    result = pruner.build_cache(dry_run=False)
 
     assert len(calls) == 3
     assert result.error is None
 
 
 def test_concurrent_prunes_on_the_real_engine_all_succeed(dockerd: DockerDaemon) -> None:
-    """Several cleanups at once: whichever prune the engine refuses with 409 is retried."""
+    """Several cleanups at once: a container another one removed first is simply skipped."""
     for i in range(4):
         dockerd.run(["true"], name=f"done-{uuid.uuid4().hex[:6]}-{i}").wait(timeout=30)
     results: list[PruneResult] = []

@@ -1,9 +1,10 @@
 """Elasticsearch/OpenSearch and Loki cleanup against local HTTP servers.
 
-No Elasticsearch, OpenSearch or Loki server can run here, so small local HTTP servers answer
-the REST calls the cleanup makes with the bodies those servers send (captured shapes in
-tests/fixtures/es and tests/fixtures/loki), keep state across calls, and record every request
-so the tests can check exactly what would have reached a real cluster.
+No Elasticsearch, OpenSearch or Loki server can run here (Debian's package ``loki`` is another
+program, for genetic linkage analysis; Grafana Loki has no Debian package), so small local HTTP
+servers answer the REST calls the cleanup makes with the bodies those servers send (captured
+shapes in tests/fixtures/es and tests/fixtures/loki), keep state across calls, and record every
+request so the tests can check exactly what would have reached a real cluster.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from stackwatch.config import Config, ElasticsearchCleanupConfig, LokiCleanupCon
 from stackwatch.reports.cleanup import run_weekly_cleanup
 from stackwatch.reports.elasticsearch import (
     MAX_REQUEST_LINE,
+    ElasticsearchError,
     Index,
     batches,
     decide,
     delete_old_indices,
     name_date,
 )
-from stackwatch.reports.loki import folder_size, parse_loki_config, truncate_old_data
+from stackwatch.reports.loki import LokiError, folder_size, parse_loki_config, truncate_old_data
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -107,6 +109,9 @@ class FakeCluster:
                 "store.size": "1024",
             }
         self.managed = {"logstash-ilm-000001"}
+        self.aliases: dict[str, dict[str, Any]] = {
+            name: entry["aliases"] for name, entry in fixture("aliases.json").items()
+        }
         self.requests: list[Recorded] = []
         self.fail_delete: Callable[[list[str]], tuple[int, bytes] | None] = lambda names: None
         self.fail_explain = False
@@ -128,6 +133,9 @@ class FakeCluster:
             return 200, json.dumps(fixture(root)).encode()
         if route == "/_cat/indices" and method == "GET":
             return 200, json.dumps(list(self.indices.values())).encode()
+        if route == "/_alias" and method == "GET":
+            body = {name: {"aliases": self.aliases.get(name, {})} for name in self.indices}
+            return 200, json.dumps(body).encode()
         if route == "/_data_stream" and method == "GET":
             return 200, json.dumps(fixture("data-streams.json")).encode()
         if route.endswith("/_ilm/explain") and self.distribution == "elasticsearch":
@@ -297,6 +305,41 @@ def test_only_old_user_indices_are_deleted_in_batches(http_server: Any) -> None:
     assert all("*" not in r.path for r in explains)
 
 
+def test_an_aliases_write_index_is_never_deleted(http_server: Any) -> None:
+    """Old rollover indices behind an alias: the older one goes, the write index stays, and so
+    does an index an alias points to alone (Elasticsearch writes through it)."""
+    rollover = ["logstash-app-000001", "logstash-app-000002", "logstash-only-2026.08.01"]
+    cluster = FakeCluster(extra=rollover)
+    cluster.aliases["logstash-app-000001"] = {"logstash-app": {"is_write_index": False}}
+    cluster.aliases["logstash-app-000002"] = {"logstash-app": {"is_write_index": True}}
+    cluster.aliases["logstash-only-2026.08.01"] = {"logstash-only": {}}
+    url = http_server(cluster)
+
+    result = delete_old_indices(es_config(url), now=NOW)
+
+    assert cluster.deleted_names() == sorted([*OLD_USER_INDICES, "logstash-app-000001"])
+    assert "logstash-app-000002" in cluster.indices
+    assert "logstash-only-2026.08.01" in cluster.indices
+    reasons = {d.index.name: d.reason for d in result.decisions}
+    assert reasons["logstash-app-000002"] == "write index of alias logstash-app"
+    assert reasons["logstash-only-2026.08.01"] == "write index of alias logstash-only"
+
+
+def test_when_aliases_cannot_be_read_nothing_is_deleted(http_server: Any) -> None:
+    cluster = FakeCluster()
+
+    def no_aliases(request: Recorded) -> tuple[int, bytes]:
+        if request.route == "/_alias":
+            return 403, json.dumps(fixture("error-security.json")).encode()
+        return cluster(request)
+
+    url = http_server(no_aliases)
+
+    with pytest.raises(ElasticsearchError, match="GET /_alias answered 403"):
+        delete_old_indices(es_config(url), now=NOW)
+    assert cluster.deletes == []
+
+
 def test_opensearch_ism_managed_index_is_kept(http_server: Any) -> None:
     cluster = FakeCluster("opensearch")
     url = http_server(cluster)
@@ -404,23 +447,93 @@ def test_unreachable_cluster_is_a_failed_step_not_a_crash(http_server: Any) -> N
 
 
 class LokiServer:
-    """Loki's /config (YAML of the running config) and the compactor's delete endpoint."""
+    """Loki's /config (YAML of the running config), its build info and the compactor's delete
+    endpoint: ``/loki/api/admin/delete`` up to 2.5, ``/loki/api/v1/delete`` from 2.6 (the
+    other path answers 404, as the router of that version does)."""
 
-    def __init__(self, config_file: str) -> None:
+    def __init__(self, config_file: str, version: str | None = "2.9.8") -> None:
         self.config = (FIXTURES / "loki" / config_file).read_bytes()
+        self.version = version
         self.requests: list[Recorded] = []
+
+    @property
+    def admin_api(self) -> bool:
+        return self.version is not None and self.version.split(".")[:2] in (
+            ["2", "3"],
+            ["2", "4"],
+            ["2", "5"],
+        )
+
+    @property
+    def delete_route(self) -> str:
+        return "/loki/api/admin/delete" if self.admin_api else "/loki/api/v1/delete"
 
     def __call__(self, request: Recorded) -> tuple[int, bytes]:
         self.requests.append(request)
         if request.route == "/config" and request.method == "GET":
             return 200, self.config
-        if request.route == "/loki/api/v1/delete" and request.method == "POST":
+        if request.route == "/loki/api/v1/status/buildinfo" and self.version is not None:
+            info = json.loads((FIXTURES / "loki" / "buildinfo.json").read_text())
+            return 200, json.dumps({**info, "version": self.version}).encode()
+        if request.route == self.delete_route and request.method == "POST":
+            # the admin API takes the selector as match[], the v1 API as query
+            if ("match[]" if self.admin_api else "query") not in request.params:
+                return 400, b"invalid query: selectors not set\n"
             return 204, b""
         return 404, b"404 page not found\n"
 
     @property
     def deletes(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST"]
+
+
+@pytest.mark.parametrize(
+    ("version", "route"),
+    [
+        ("2.3.1", "/loki/api/admin/delete"),
+        ("2.4.2", "/loki/api/admin/delete"),
+        ("2.5.0", "/loki/api/admin/delete"),
+        ("2.6.1", "/loki/api/v1/delete"),
+        ("3.1.0", "/loki/api/v1/delete"),
+        ("main-5a7e4c1", "/loki/api/v1/delete"),
+    ],
+)
+def test_the_delete_api_follows_lokis_version(http_server: Any, version: str, route: str) -> None:
+    loki = LokiServer("config-retention-on.yaml", version)
+    config = LokiCleanupConfig.model_validate({"url": http_server(loki)})
+
+    result = truncate_old_data(config, now=NOW)
+
+    assert result.requested
+    assert [r.route for r in loki.deletes] == [route]
+    param = "match[]" if route.endswith("/admin/delete") else "query"
+    assert loki.deletes[0].params[param] == ['{job=~".+"}']
+    assert f"Loki {version}" in " ".join(result.notes)
+
+
+def test_a_loki_too_old_for_deletion_gets_no_request(http_server: Any) -> None:
+    loki = LokiServer("config-retention-on.yaml", "2.2.1")
+    config = LokiCleanupConfig.model_validate({"url": http_server(loki)})
+
+    with pytest.raises(LokiError, match=r"Loki 2\.2\.1 has no delete API"):
+        truncate_old_data(config, now=NOW)
+    assert loki.deletes == []
+
+
+def test_a_loki_without_build_info_is_a_failed_step(http_server: Any) -> None:
+    """An old Loki, or a server that is not Loki, has no build info: nothing is sent."""
+    loki = LokiServer("config-retention-on.yaml", version=None)
+    config = Config.model_validate(
+        {"cleanup": {"docker": {"enabled": False}, "loki": {"url": http_server(loki)}}}
+    )
+
+    report = run_weekly_cleanup(config, now=NOW)
+
+    step = next(s for s in report.steps if s.name.startswith("Loki"))
+    assert not step.ok
+    assert "buildinfo answered 404" in (step.error or "")
+    assert "Loki 2.3 or later" in (step.error or "")
+    assert loki.deletes == []
 
 
 def test_parse_loki_config() -> None:
@@ -496,7 +609,7 @@ def test_loki_dry_run_sends_no_delete_request(http_server: Any) -> None:
     report = run_weekly_cleanup(config, now=NOW, dry_run=True)
 
     assert loki.deletes == []
-    assert [r.route for r in loki.requests] == ["/config"]
+    assert {r.route for r in loki.requests} == {"/loki/api/v1/status/buildinfo", "/config"}
     assert "Would request deletion" in report.text
 
 
@@ -519,3 +632,14 @@ def test_loki_refusing_the_delete_is_reported(http_server: Any) -> None:
     step = next(s for s in report.steps if s.name.startswith("Loki"))
     assert not step.ok
     assert "404" in (step.error or "")
+
+
+def test_loki_2_5_deletion_mode_is_read_from_the_compactor() -> None:
+    text = (FIXTURES / "loki" / "config-retention-on.yaml").read_text()
+    text = text.replace("  deletion_mode: filter-and-delete\n", "")
+    text = text.replace("compactor:\n", "compactor:\n  deletion_mode: disabled\n")
+
+    status = parse_loki_config(text)
+
+    assert status.deletion_mode == "disabled"
+    assert any("deletion is disabled" in w for w in status.warnings)

@@ -233,7 +233,7 @@ def test_a_hung_mount_is_skipped_after_the_timeout_until_it_answers(
             "healthy_size": registry.get_sample_value("node_filesystem_size_bytes", healthy),
         }
 
-    with caplog.at_level(logging.INFO, logger="exporter.mountstats"):
+    with caplog.at_level(logging.INFO, logger="stackwatch.mountstats"):
         with hung_mount(root / "mnt" / "backup") as mount:
             elapsed, seen = scrape()
             assert elapsed < within(3), "the first scrape waited on the hung mount past its timeout"

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from stackwatch.config.values import Duration, HttpUrl, ListenAddress
+from stackwatch.config.values import Duration, HttpUrl, ListenAddress, parse_duration
 from stackwatch.errors import ConfigError
+from stackwatch.format import format_duration
 from stackwatch.install import InstallError, data_path
 
 COLLECTOR_NAMES = ("host", "services", "docker", "kubernetes")
@@ -212,6 +223,82 @@ class LinksConfig(_Model):
     prefect_ui_url: HttpUrl | None = None
 
 
+DAY = 86400.0
+
+# Files a log folder may also hold that no log pattern may match (each was once deleted).
+NOT_LOGS = ("libssl.so.3", "python3.11", "x.sql.gz", "site.zip", "config.bak", "README")
+
+# What logrotate leaves: numbered (app.log.1), compressed (app.log.2.gz), dated with dateext
+# (app.log-20261101, app.log-2026110112.gz) or dated before the extension (app-20261101.log);
+# and a *.log that has not been written for the whole retention.
+DEFAULT_LOG_PATTERNS = (
+    "*.log",
+    "*.log.[0-9]",
+    "*.log.[0-9][0-9]",
+    "*.log.[0-9][0-9][0-9]",
+    "*.log.old",
+    "*.log.gz",
+    "*.log.*.gz",
+    "*.log.*.xz",
+    "*.log.*.bz2",
+    "*.log.*.zst",
+    "*.log-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]*",
+    "*-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9].log",
+    "*-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9].log.gz",
+)
+
+
+def _age(value: Any) -> Any:
+    """An age or retention must carry its unit: a bare ``30`` once meant 30 seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = int(value) if float(value).is_integer() else value
+        raise ValueError(f"{number} has no unit: use a unit, e.g. {number}d")
+    if isinstance(value, str) and value.strip().isdigit():
+        raise ValueError(f"{value.strip()} has no unit: use a unit, e.g. {value.strip()}d")
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError("must be longer than 0s")
+    return seconds
+
+
+def _check_retention(seconds: float, info: ValidationInfo) -> float:
+    if seconds < DAY and not info.data.get("allow_short_retention", False):
+        raise ValueError(
+            f"{format_duration(seconds)} is under one day: set allow_short_retention: true "
+            "if that is meant"
+        )
+    return seconds
+
+
+def _index_prefix(value: str) -> str:
+    if not value.strip():
+        raise ValueError("an empty prefix matches every index: name the indices, e.g. logstash-")
+    if any(c in value for c in "*?") or value.strip() == "_all":
+        raise ValueError(
+            f"{value!r} would match every index: prefixes are plain text, not wildcards"
+        )
+    if "," in value:
+        raise ValueError(f"{value!r} is a list: give each prefix as an entry of its own")
+    return value
+
+
+def _log_pattern(value: str) -> str:
+    if not value.strip() or "/" in value:
+        raise ValueError("a pattern is a file name glob without a folder, e.g. *.log.*.gz")
+    for name in NOT_LOGS:
+        if fnmatch.fnmatchcase(name, value):
+            raise ValueError(
+                f"{value!r} also matches files that are not logs ({name}): name log files, "
+                "e.g. *.log.*.gz"
+            )
+    return value
+
+
+Age = Annotated[float, BeforeValidator(_age)]
+IndexPrefix = Annotated[str, AfterValidator(_index_prefix)]
+LogPattern = Annotated[str, AfterValidator(_log_pattern)]
+
+
 class DockerCleanupConfig(_Model):
     enabled: bool = True
     volumes: bool = False
@@ -220,22 +307,49 @@ class DockerCleanupConfig(_Model):
 
 class ElasticsearchCleanupConfig(_Model):
     url: HttpUrl
-    prefixes: list[str] = Field(min_length=1)
-    retention: Duration = 30 * 86400.0
+    prefixes: list[IndexPrefix] = Field(min_length=1)
+    allow_short_retention: bool = False
+    retention: Age = 30 * DAY
     username: str | None = None
     password: Secret | None = None
     api_key: Secret | None = None
     timeout: Duration = 30.0
     verify_tls: bool = True
 
+    @field_validator("retention")
+    @classmethod
+    def _short(cls, value: float, info: ValidationInfo) -> float:
+        return _check_retention(value, info)
+
 
 class LokiCleanupConfig(_Model):
     url: HttpUrl
     selector: str = '{job=~".+"}'
-    retention: Duration = 30 * 86400.0
+    allow_short_retention: bool = False
+    retention: Age = 30 * DAY
     chunks_dir: Path | None = None
     org_id: str | None = None
     timeout: Duration = 30.0
+
+    @field_validator("retention")
+    @classmethod
+    def _short(cls, value: float, info: ValidationInfo) -> float:
+        return _check_retention(value, info)
+
+
+class LogCleanupConfig(_Model):
+    """Log folders and which of their files the cleanup may delete once old enough."""
+
+    dirs: list[Path] = Field(default_factory=list)
+    patterns: list[LogPattern] = Field(default_factory=lambda: list(DEFAULT_LOG_PATTERNS))
+    recursive: bool = False
+    allow_short_retention: bool = False
+    retention: Age = 30 * DAY
+
+    @field_validator("retention")
+    @classmethod
+    def _short(cls, value: float, info: ValidationInfo) -> float:
+        return _check_retention(value, info)
 
 
 class PrefectConfig(_Model):
@@ -250,12 +364,20 @@ class CleanupConfig(_Model):
     docker: DockerCleanupConfig = Field(default_factory=DockerCleanupConfig)
     elasticsearch: ElasticsearchCleanupConfig | None = None
     loki: LokiCleanupConfig | None = None
-    log_dirs: list[Path] = Field(default_factory=list)
-    log_retention: Duration = 30 * 86400.0
-    alert_history: Duration = Field(
-        default=90 * 86400.0,
+    logs: LogCleanupConfig = Field(default_factory=LogCleanupConfig)
+    alert_history: Age = Field(
+        default=90 * DAY,
         description="resolved alerts, sent mail and expired silences older than this are forgotten",
     )
+    # the keys before cleanup.logs, kept only to say where they went
+    log_dirs: None = Field(default=None, exclude=True)
+    log_retention: None = Field(default=None, exclude=True)
+
+    @field_validator("log_dirs", "log_retention", mode="before")
+    @classmethod
+    def _moved(cls, value: Any, info: ValidationInfo) -> None:
+        key = (info.field_name or "").removeprefix("log_")
+        raise ValueError(f"moved: write cleanup.logs.{key}")
 
 
 class Config(_Model):

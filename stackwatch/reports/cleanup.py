@@ -7,8 +7,6 @@ still runs. Free space per filesystem is measured before and after.
 from __future__ import annotations
 
 import logging
-import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,11 +16,11 @@ import requests
 
 from alerter.store import AlertStore
 from stackwatch.config import Config
+from stackwatch.config.sections import DEFAULT_LOG_PATTERNS
 from stackwatch.errors import StackwatchError
-from stackwatch.filesystems import list_mounts
 from stackwatch.format import day, format_duration, human_bytes, short_reason, stamp
 from stackwatch.mail import Mailer
-from stackwatch.promql import PSEUDO_FS_TYPES
+from stackwatch.mountstats import MountStats
 from stackwatch.reports.docker_prune import DockerPruner, PruneResult
 from stackwatch.reports.document import (
     Document,
@@ -33,12 +31,14 @@ from stackwatch.reports.document import (
     render_text,
 )
 from stackwatch.reports.elasticsearch import ElasticsearchError, delete_old_indices
+from stackwatch.reports.freespace import FilesystemSpace, filesystem_space
 from stackwatch.reports.logfiles import remove_old_logs
 from stackwatch.reports.loki import LokiError, truncate_old_data
 
 log = logging.getLogger(__name__)
 
 MAX_LISTED = 50  # removed items listed per step; the rest are counted
+LOG_STEP = "Old log files"
 
 
 @dataclass
@@ -55,13 +55,6 @@ class CleanupStep:
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class FilesystemSpace:
-    mountpoint: str
-    size_bytes: int
-    free_bytes: int
-
-
 @dataclass
 class CleanupReport:
     subject: str
@@ -76,34 +69,6 @@ class CleanupReport:
     @property
     def bytes_freed(self) -> int:
         return sum(step.bytes_freed for step in self.steps)
-
-
-def filesystem_space(config: Config) -> list[FilesystemSpace]:
-    """Size and space available per real filesystem, with the exporter's exclusions."""
-    exporter = config.exporter
-    try:
-        mounts = list_mounts(
-            exporter.rootfs / "proc",
-            re.compile(exporter.filesystem_mount_points_exclude),
-            re.compile(exporter.filesystem_fs_types_exclude),
-        )
-    except FileNotFoundError as exc:
-        log.warning(
-            "cannot list filesystems: %s: no such file (is exporter.rootfs right?)", exc.filename
-        )
-        return []
-    out = []
-    for mount in mounts:
-        if mount.fstype in PSEUDO_FS_TYPES:
-            continue
-        try:
-            st = os.statvfs(exporter.rootfs / mount.mountpoint.lstrip("/"))
-        except OSError:
-            continue
-        out.append(
-            FilesystemSpace(mount.mountpoint, st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize)
-        )
-    return out
 
 
 # --- steps ---------------------------------------------------------------------------------
@@ -166,7 +131,11 @@ def elasticsearch_step(config: Config, now: datetime, dry_run: bool) -> CleanupS
         f"{format_duration(settings.retention)} with prefix {', '.join(settings.prefixes)}; "
         f"{len(kept_user)} other non-system indices kept."
     )
-    protected = [d for d in result.decisions if "managed" in d.reason or "data stream" in d.reason]
+    protected = [
+        d
+        for d in result.decisions
+        if any(word in d.reason for word in ("managed", "data stream", "alias"))
+    ]
     for decision in protected[:10]:
         step.notes.append(f"kept {decision.index.name}: {decision.reason}")
     if result.errors:
@@ -200,19 +169,25 @@ def loki_step(config: Config, now: datetime, dry_run: bool) -> CleanupStep:
 
 
 def log_files_step(config: Config, now: datetime, dry_run: bool) -> CleanupStep:
-    folders = config.cleanup.log_dirs
-    step = CleanupStep("Old rotated log files")
-    if not folders:
-        step.skipped = "not configured (cleanup.log_dirs)"
+    settings = config.cleanup.logs
+    step = CleanupStep(LOG_STEP)
+    if not settings.dirs:
+        step.skipped = "not configured (cleanup.logs.dirs)"
         return step
-    result = remove_old_logs(
-        folders, retention=config.cleanup.log_retention, now=now.timestamp(), dry_run=dry_run
-    )
+    result = remove_old_logs(settings, now=now.timestamp(), dry_run=dry_run)
     step.removed = [str(path) for path in result.removed]
     step.bytes_freed = result.bytes_freed
+    where = ", ".join(str(f) for f in settings.dirs)
+    named = (
+        "rotated, compressed or dated logs and *.log files"
+        if tuple(settings.patterns) == DEFAULT_LOG_PATTERNS
+        else "files named " + ", ".join(settings.patterns)
+    )
     step.notes.append(
-        f"Rotated files older than {format_duration(config.cleanup.log_retention)} in "
-        f"{', '.join(str(f) for f in folders)}; live *.log files are never removed."
+        f"{named.capitalize()} not modified for "
+        f"{format_duration(settings.retention)} in {where}"
+        + (" and its subfolders" if settings.recursive else "")
+        + "; symlinks and other filesystems are never touched."
     )
     if result.errors:
         step.ok = False
@@ -294,6 +269,13 @@ def _document(
         after_by_mount = {fs.mountpoint: fs for fs in after}
         for fs in before:
             later = after_by_mount.get(fs.mountpoint)
+            if not fs.responding or (later is not None and not later.responding):
+                fs_table.add([fs.mountpoint, "—", "not responding", "—", "—"], bad=True)
+                space.warnings.append(
+                    f"{fs.mountpoint}: not responding (statvfs blocked: a hung network or "
+                    "FUSE mount?); its free space is unknown"
+                )
+                continue
             change = later.free_bytes - fs.free_bytes if later else None
             fs_table.add(
                 [
@@ -307,6 +289,7 @@ def _document(
         space.tables.append(fs_table)
     else:
         space.unavailable = "Filesystems: could not be listed"
+    doc.attention += space.warnings
     doc.sections.append(space)
     for step in steps:
         section = Section(step.name)
@@ -336,18 +319,19 @@ def run_weekly_cleanup(
 ) -> CleanupReport:
     """Run every cleanup step (each on its own) and render the report."""
     now = now or datetime.now(tz=UTC)
-    before = filesystem_space(config)
+    stats = MountStats(config.exporter.filesystem_mount_timeout)
+    before = filesystem_space(config, stats)
     steps: list[CleanupStep] = []
     steps += _guard("Docker", lambda: docker_steps(config, dry_run))
     steps += _guard(
         "Elasticsearch: old indices", lambda: [elasticsearch_step(config, now, dry_run)]
     )
     steps += _guard("Loki: old log data", lambda: [loki_step(config, now, dry_run)])
-    steps += _guard("Old rotated log files", lambda: [log_files_step(config, now, dry_run)])
+    steps += _guard(LOG_STEP, lambda: [log_files_step(config, now, dry_run)])
     steps += _guard(
         "Alert database: old history", lambda: [alert_history_step(config, now, dry_run)]
     )
-    after = filesystem_space(config)
+    after = filesystem_space(config, stats)
     doc = _document(steps, before, after, now, dry_run)
     freed = sum(s.bytes_freed for s in steps)
     failed = [s for s in steps if not s.ok]

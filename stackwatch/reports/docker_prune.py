@@ -1,8 +1,12 @@
-"""``docker system prune -f`` through the SDK: one prune per kind, each reported on its own.
+"""What ``docker system prune -f`` would remove, chosen once and then removed item by item.
 
 Stopped containers, dangling images, unused networks and the build cache; volumes only when the
-config asks. A container, image, network or volume carrying the keep label is left alone
-(``label!=<key>``). A dry run lists what each prune would remove and removes nothing.
+config asks. Each kind is chosen by one function, which both the dry run and the real run use:
+the dry run lists its choice, the real run removes exactly that choice, one item at a time and
+never forced, so the engine still refuses anything that came into use meanwhile (skipped, not
+an error). Images and volumes are chosen as they will be once the chosen containers are gone,
+so the dry run counts what the containers' removal frees too. Anything carrying the keep label
+is left alone. The build cache, which has no per-entry removal, goes by one prune.
 """
 
 from __future__ import annotations
@@ -26,17 +30,27 @@ CONFLICT_RETRIES = 5
 CONFLICT_DELAY = 2.0
 ANONYMOUS_VOLUME_LABEL = "com.docker.volume.anonymous"
 BUILTIN_NETWORKS = frozenset({"bridge", "host", "none", "ingress", "docker_gwbridge"})
+NOT_STOPPED = frozenset({"running", "paused", "restarting", "removing"})
 
 
 @dataclass
 class PruneResult:
-    """What one prune removed (names where known) and the bytes Docker says it reclaimed."""
+    """What one kind's removal removed (names where known) and the bytes it freed."""
 
     kind: str
     removed: list[str] = field(default_factory=list)
     bytes_freed: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One thing chosen for removal: the id the engine removes it by, its name, its size."""
+
+    ref: str
+    name: str
+    size: int = 0
 
 
 def _space(result: dict[str, Any] | None) -> int:
@@ -71,6 +85,8 @@ class DockerPruner:
         self.api = client.api
         self.keep_label = keep_label
         self.sleep = sleep
+        # containers removed, or in a dry run chosen: they no longer hold images or volumes
+        self.gone: set[str] = set()
 
     @classmethod
     def from_config(cls, config: Config) -> DockerPruner:
@@ -82,114 +98,114 @@ class DockerPruner:
     def close(self) -> None:
         self.client.close()
 
-    def _filters(self, **extra: Any) -> dict[str, Any]:
-        filters: dict[str, Any] = dict(extra)
-        if self.keep_label:
-            filters["label!"] = [self.keep_label]
-        return filters
-
     def _kept(self, labels: dict[str, str] | None) -> bool:
         return bool(self.keep_label) and self.keep_label in (labels or {})
 
-    # --- what would go ---------------------------------------------------------------------
+    def _staying(self) -> list[dict[str, Any]]:
+        """The containers that stay: all but those removed or chosen."""
+        return [c for c in self.api.containers(all=True) if c["Id"] not in self.gone]
 
-    def stopped_containers(self) -> dict[str, tuple[str, int]]:
-        """Id -> (name, writable-layer bytes) of containers a prune would remove."""
-        out = {}
+    # --- what goes: one choice per kind, for the dry run and the real run alike -------------
+
+    def stopped_containers(self) -> list[_Item]:
+        out = []
         for item in self.api.containers(all=True, size=True):
-            if item.get("State") == "running" or item.get("State") == "paused":
-                continue
-            if item.get("State") == "restarting" or self._kept(item.get("Labels")):
+            if item.get("State") in NOT_STOPPED or self._kept(item.get("Labels")):
                 continue
             name = (item.get("Names") or ["/" + item["Id"][:12]])[0].lstrip("/")
-            out[item["Id"]] = (name, int(item.get("SizeRw") or 0))
-        return out
+            out.append(_Item(item["Id"], name, int(item.get("SizeRw") or 0)))
+        return sorted(out, key=lambda i: i.name)
 
-    def dangling_images(self) -> dict[str, int]:
-        out = {}
+    def dangling_images(self) -> list[_Item]:
+        """Untagged top-level images that no staying container uses."""
+        used = {c.get("ImageID") for c in self._staying()}
+        out = []
         for item in self.api.images(filters={"dangling": True}):
-            if not self._kept(item.get("Labels")):
-                out[item["Id"]] = int(item.get("Size") or 0)
-        return out
+            if item["Id"] in used or self._kept(item.get("Labels")):
+                continue
+            short = str(item["Id"]).removeprefix("sha256:")[:12]
+            out.append(_Item(item["Id"], short, int(item.get("Size") or 0)))
+        return sorted(out, key=lambda i: i.name)
 
-    def unused_networks(self) -> list[str]:
+    def unused_networks(self) -> list[_Item]:
         out = []
         for item in self.api.networks():
             if item.get("Name") in BUILTIN_NETWORKS or self._kept(item.get("Labels")):
                 continue
             detail = self.api.inspect_network(item["Id"])
             if not detail.get("Containers"):
-                out.append(str(item.get("Name")))
-        return sorted(out)
+                out.append(_Item(item["Id"], str(item.get("Name"))))
+        return sorted(out, key=lambda i: i.name)
 
-    def reclaimable_build_cache(self) -> tuple[int, int]:
-        """(entries, bytes) of build cache not in use."""
-        usage = self.api.df()
-        entries = [c for c in usage.get("BuildCache") or [] if not c.get("InUse")]
-        return len(entries), sum(int(c.get("Size") or 0) for c in entries)
-
-    def unused_volumes(self) -> list[str]:
-        """Volumes no container uses; since API 1.42 a prune takes only anonymous ones."""
-        usage = self.api.df()
+    def unused_volumes(self) -> list[_Item]:
+        """Volumes no staying container mounts; since API 1.42 a prune takes only anonymous ones."""
+        used = {
+            m.get("Name")
+            for c in self._staying()
+            for m in c.get("Mounts") or []
+            if m.get("Type") == "volume"
+        }
         anonymous_only = docker.utils.version_gte(self.api.api_version, "1.42")
         out = []
-        for volume in usage.get("Volumes") or []:
+        for volume in self.api.df().get("Volumes") or []:
             labels = volume.get("Labels") or {}
-            refs = (volume.get("UsageData") or {}).get("RefCount", 1)
-            if refs != 0 or self._kept(labels):
+            if volume.get("Name") in used or self._kept(labels):
                 continue
             if anonymous_only and ANONYMOUS_VOLUME_LABEL not in labels:
                 continue
-            out.append(str(volume.get("Name")))
-        return sorted(out)
+            size = max(0, int((volume.get("UsageData") or {}).get("Size") or 0))
+            out.append(_Item(str(volume["Name"]), str(volume["Name"]), size))
+        return sorted(out, key=lambda i: i.name)
 
-    # --- prunes -----------------------------------------------------------------------------
+    def reclaimable_build_cache(self) -> tuple[int, int]:
+        """(entries, bytes) of build cache that a prune without ``--all`` removes."""
+        usage = self.api.df()
+        entries = [
+            c for c in usage.get("BuildCache") or [] if not c.get("InUse") and not c.get("Shared")
+        ]
+        return len(entries), sum(int(c.get("Size") or 0) for c in entries)
+
+    # --- removal ----------------------------------------------------------------------------
+
+    def _remove(
+        self, kind: str, chosen: list[_Item], dry_run: bool, remove: Callable[[str], object]
+    ) -> tuple[PruneResult, list[_Item]]:
+        """List the choice, or remove it item by item; what the engine refuses now stays."""
+        result = PruneResult(kind)
+        taken = []
+        for item in chosen:
+            if not dry_run:
+                try:
+                    remove(item.ref)
+                except docker.errors.NotFound:
+                    continue  # removed meanwhile by someone else
+                except docker.errors.APIError as exc:
+                    if exc.status_code != 409:
+                        raise
+                    result.notes.append(f"{item.name} kept: it came into use ({exc.explanation})")
+                    continue
+            taken.append(item)
+        result.removed = [item.name for item in taken]
+        result.bytes_freed = sum(item.size for item in taken)
+        return result, taken
 
     def containers(self, dry_run: bool) -> PruneResult:
-        result = PruneResult("containers")
-        candidates = self.stopped_containers()
-        if dry_run:
-            result.removed = sorted(name for name, _ in candidates.values())
-            result.bytes_freed = sum(size for _, size in candidates.values())
-            return result
-        answer = _with_conflict_retry(
-            lambda: self.api.prune_containers(filters=self._filters()), "container", self.sleep
-        )
-        deleted = (answer or {}).get("ContainersDeleted") or []
-        result.removed = sorted(candidates.get(i, (i[:12], 0))[0] for i in deleted)
-        result.bytes_freed = _space(answer)
+        chosen = self.stopped_containers()
+        result, taken = self._remove("containers", chosen, dry_run, self.api.remove_container)
+        self.gone |= {item.ref for item in taken}
         return result
 
     def images(self, dry_run: bool) -> PruneResult:
-        result = PruneResult("dangling images")
-        if dry_run:
-            candidates = self.dangling_images()
-            result.removed = sorted(i.removeprefix("sha256:")[:12] for i in candidates)
-            result.bytes_freed = sum(candidates.values())
-            return result
-        answer = _with_conflict_retry(
-            lambda: self.api.prune_images(filters=self._filters(dangling=True)),
-            "image",
-            self.sleep,
-        )
-        removed = []
-        for entry in (answer or {}).get("ImagesDeleted") or []:
-            if entry.get("Deleted"):
-                removed.append(str(entry["Deleted"]).removeprefix("sha256:")[:12])
-        result.removed = sorted(removed)
-        result.bytes_freed = _space(answer)
-        return result
+        return self._remove("dangling images", self.dangling_images(), dry_run, self._rmi)[0]
+
+    def _rmi(self, ref: str) -> None:
+        self.api.remove_image(ref, force=False, noprune=False)
 
     def networks(self, dry_run: bool) -> PruneResult:
-        result = PruneResult("networks")
-        if dry_run:
-            result.removed = self.unused_networks()
-            return result
-        answer = _with_conflict_retry(
-            lambda: self.api.prune_networks(filters=self._filters()), "network", self.sleep
-        )
-        result.removed = sorted((answer or {}).get("NetworksDeleted") or [])
-        return result
+        return self._remove("networks", self.unused_networks(), dry_run, self.api.remove_network)[0]
+
+    def volumes(self, dry_run: bool) -> PruneResult:
+        return self._remove("volumes", self.unused_volumes(), dry_run, self.api.remove_volume)[0]
 
     def build_cache(self, dry_run: bool) -> PruneResult:
         result = PruneResult("build cache")
@@ -201,17 +217,5 @@ class DockerPruner:
         answer = _with_conflict_retry(lambda: self.api.prune_builds(), "build cache", self.sleep)
         deleted = (answer or {}).get("CachesDeleted") or []
         result.removed = [f"{len(deleted)} build cache entries"] if deleted else []
-        result.bytes_freed = _space(answer)
-        return result
-
-    def volumes(self, dry_run: bool) -> PruneResult:
-        result = PruneResult("volumes")
-        if dry_run:
-            result.removed = self.unused_volumes()
-            return result
-        answer = _with_conflict_retry(
-            lambda: self.api.prune_volumes(filters=self._filters()), "volume", self.sleep
-        )
-        result.removed = sorted((answer or {}).get("VolumesDeleted") or [])
         result.bytes_freed = _space(answer)
         return result

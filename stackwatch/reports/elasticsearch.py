@@ -2,11 +2,11 @@
 
 An index is deleted only when all of these hold: its name starts with a configured prefix; it
 does not start with ``.`` (system, hidden, data-stream backing indices); it backs no data
-stream; neither ILM (Elasticsearch) nor ISM (OpenSearch) manages it; and it is older than the
-retention, its age being now minus the later of its creation date and the end of the day or
-month written in its name. Deletes name concrete indices only (never a wildcard), in batches
-that keep the request line under ``MAX_REQUEST_LINE`` bytes. When the management or data-stream
-lookup fails, nothing is deleted.
+stream and takes no alias's writes; neither ILM (Elasticsearch) nor ISM (OpenSearch) manages
+it; and it is older than the retention, its age being now minus the later of its creation date
+and the end of the day or month written in its name. Deletes name concrete indices only (never
+a wildcard), in batches that keep the request line under ``MAX_REQUEST_LINE`` bytes. When the
+alias, management or data-stream lookup fails, nothing is deleted.
 """
 
 from __future__ import annotations
@@ -92,6 +92,26 @@ def index_age(index: Index, now: datetime) -> float | None:
     if not dates:
         return None
     return (now - max(dates)).total_seconds()
+
+
+def write_indices(body: dict[str, Any]) -> dict[str, str]:
+    """``GET _alias`` (index -> its aliases): the write index of each alias, with why it is kept.
+
+    An alias naming one index without ``is_write_index`` writes to that index, as Elasticsearch
+    and OpenSearch do; with several, only the one flagged ``true`` takes writes.
+    """
+    members: dict[str, list[tuple[str, Any]]] = {}
+    for index, entry in body.items():
+        aliases = entry.get("aliases") if isinstance(entry, dict) else None
+        for alias, settings in (aliases or {}).items():
+            flag = settings.get("is_write_index") if isinstance(settings, dict) else None
+            members.setdefault(alias, []).append((index, flag))
+    out: dict[str, str] = {}
+    for alias, indices in sorted(members.items()):
+        for index, flag in indices:
+            if flag is True or (len(indices) == 1 and flag is None):
+                out.setdefault(index, f"write index of alias {alias}")
+    return out
 
 
 def parse_cat_indices(rows: Sequence[dict[str, Any]]) -> list[Index]:
@@ -231,6 +251,11 @@ class ElasticsearchClient:
                 out[name] = f"{kind} of data stream {stream.get('name')}"
         return out
 
+    def alias_write_indices(self) -> dict[str, str]:
+        """Every index an alias writes to: flagged ``is_write_index``, or the alias's only one."""
+        body = self.json("GET", "/_alias?expand_wildcards=all")
+        return write_indices(body if isinstance(body, dict) else {})
+
     def managed(self, names: Sequence[str], distribution: str) -> dict[str, str]:
         """Which of ``names`` ILM or ISM manage; raises if that cannot be told."""
         out: dict[str, str] = {}
@@ -285,14 +310,16 @@ def delete_old_indices(
     """List, decide, delete in batches; a failed batch is recorded and the next one still runs.
 
     Raises ``ElasticsearchError`` when the cluster cannot be listed or when it cannot be told
-    which indices are managed or back a data stream: then nothing is deleted.
+    which indices are managed, back a data stream or take an alias's writes: then nothing is
+    deleted.
     """
     client = ElasticsearchClient(config, session)
     result = DeleteResult()
     try:
         result.distribution = client.distribution()
         indices = client.indices()
-        protected = client.data_stream_indices()
+        protected = client.alias_write_indices()
+        protected.update(client.data_stream_indices())
         first = decide(
             indices,
             prefixes=config.prefixes,

@@ -1,23 +1,26 @@
-"""Remove rotated log files older than the retention from the configured folders.
+"""Remove old log files from the configured folders, and nothing that is not one.
 
-Only files that a log rotator has already set aside are candidates (``app.log.1``,
-``app.log.2.gz``, ``app-20261101.log``, ``*.old``): a live ``*.log`` is never touched, however
-old, since a process may still hold it open. Symlinks are neither followed nor removed.
+A file goes only when its name matches one of ``cleanup.logs.patterns`` (by default what
+logrotate leaves, and a ``*.log`` not written for the whole retention) and it was last modified
+before the retention. The walk holds each folder open and names entries relative to it, so a
+symlink, whether to a file or to a folder, is never followed or removed, even one swapped in
+during the walk; it stays on the configured folder's filesystem and goes into subfolders only
+with ``recursive: true``.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
-import re
+import stat
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROTATED = re.compile(
-    r"(\.(gz|xz|bz2|zst|lz4|zip|old|bak)"  # compressed or set aside
-    r"|\.\d+"  # app.log.1, syslog.2
-    r"|[-_.]\d{8}(\d{2,6})?(\.log|\.txt)?"  # app-20261101, app.log-2026110112, app-20261101.log
-    r")$"
-)
+from stackwatch.config.sections import LogCleanupConfig
+from stackwatch.filesystems import parse_mounts
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass
@@ -27,38 +30,99 @@ class LogCleanupResult:
     errors: list[str] = field(default_factory=list)
 
 
-def is_rotated(name: str) -> bool:
-    return bool(ROTATED.search(name))
+def mount_points(mounts: Path = Path("/proc/self/mounts")) -> frozenset[str]:
+    """This process's mount points; none when they cannot be read (the device check remains)."""
+    try:
+        return frozenset(m.mountpoint for m in parse_mounts(mounts.read_text(errors="replace")))
+    except OSError:
+        return frozenset()
+
+
+def matches(name: str, patterns: Iterable[str]) -> bool:
+    """Whether a file name matches one of the glob patterns (case-sensitive, as on disk)."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    folder_fd: int
+    name: str
+    path: Path
+    size: int
+
+
+class _Walk:
+    """One configured folder's old matching files, found through open folder descriptors."""
+
+    def __init__(self, settings: LogCleanupConfig, cutoff: float, result: LogCleanupResult):
+        self.settings = settings
+        self.cutoff = cutoff
+        self.result = result
+        self.mount_points = mount_points()
+
+    def files(self, fd: int, path: Path, device: int, real: Path) -> Iterator[_Candidate]:
+        try:
+            names = sorted(os.listdir(fd))
+        except OSError as exc:
+            self.result.errors.append(f"{path}: {exc.strerror}")
+            return
+        for name in names:
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                continue  # vanished since the listing
+            # another filesystem, or a bind mount of this one (same device, but a mount point)
+            if st.st_dev != device or str(real / name) in self.mount_points:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if self.settings.recursive:
+                    yield from self.folder(fd, name, path / name, device, real)
+            elif (
+                stat.S_ISREG(st.st_mode)
+                and matches(name, self.settings.patterns)
+                and st.st_mtime < self.cutoff
+            ):
+                yield _Candidate(fd, name, path / name, st.st_size)
+
+    def folder(
+        self, parent: int, name: str, path: Path, device: int, real: Path
+    ) -> Iterator[_Candidate]:
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+        except OSError:
+            return  # replaced by a symlink or removed since the listing
+        try:
+            if os.fstat(fd).st_dev == device:
+                yield from self.files(fd, path, device, real / name)
+        finally:
+            os.close(fd)
 
 
 def remove_old_logs(
-    folders: list[Path], *, retention: float, now: float, dry_run: bool = False
+    settings: LogCleanupConfig, *, now: float, dry_run: bool = False
 ) -> LogCleanupResult:
-    """Delete (or, in a dry run, list) rotated files last modified before ``now - retention``."""
+    """Delete (or, in a dry run, list) the matching files last modified before the retention."""
     result = LogCleanupResult()
-    cutoff = now - retention
-    for folder in folders:
-        if not folder.is_dir():
+    walk = _Walk(settings, now - settings.retention, result)
+    for folder in settings.dirs:
+        if folder.is_symlink():
+            result.errors.append(f"{folder}: a symlink: name the folder itself")
+            continue
+        try:
+            fd = os.open(folder, _DIR_FLAGS)
+        except OSError:
             result.errors.append(f"{folder}: not a folder")
             continue
-        for root, dirs, files in os.walk(folder, followlinks=False, onerror=None):
-            dirs.sort()
-            for name in sorted(files):
-                path = Path(root) / name
-                try:
-                    st = path.lstat()
-                except OSError:
-                    continue
-                if not path.is_file() or path.is_symlink() or not is_rotated(name):
-                    continue
-                if st.st_mtime >= cutoff:
-                    continue
+        try:
+            for candidate in walk.files(fd, folder, os.fstat(fd).st_dev, folder.resolve()):
                 if not dry_run:
                     try:
-                        path.unlink()
+                        os.unlink(candidate.name, dir_fd=candidate.folder_fd)
                     except OSError as exc:
-                        result.errors.append(f"{path}: {exc.strerror}")
+                        result.errors.append(f"{candidate.path}: {exc.strerror}")
                         continue
-                result.removed.append(path)
-                result.bytes_freed += st.st_size
+                result.removed.append(candidate.path)
+                result.bytes_freed += candidate.size
+        finally:
+            os.close(fd)
     return result

@@ -2,13 +2,16 @@
 
 The index that references the chunks lives beside them, so deleting files leaves queries
 pointing at missing chunks. Instead a delete request covers everything matching the selector up
-to now minus the retention; the compactor carries it out (after its cancellation period) only
-when retention is on, which ``GET /config`` tells, and the report warns when it is not.
+to now minus the retention, sent to the endpoint of the running version (its build info tells):
+``/loki/api/admin/delete`` up to 2.5, ``/loki/api/v1/delete`` from 2.6. The compactor
+carries it out (after its cancellation period) only when retention is on, which ``GET /config``
+tells, and the report warns when it is not.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +25,25 @@ from stackwatch.config import LokiCleanupConfig, parse_duration
 from stackwatch.errors import StackwatchError
 from stackwatch.format import format_duration, stamp
 
-DELETE_PATH = "/loki/api/v1/delete"
+BUILDINFO_PATH = "/loki/api/v1/status/buildinfo"
+ADMIN_DELETE_PATH = "/loki/api/admin/delete"  # Loki 2.3 to 2.5
+V1_DELETE_PATH = "/loki/api/v1/delete"  # Loki 2.6 on
+
+
+def delete_endpoint(version: str) -> tuple[str, str]:
+    """The delete endpoint of a Loki version and its selector parameter.
+
+    Up to 2.5 the compactor's endpoint is ``/loki/api/admin/delete`` taking ``match[]``; from
+    2.6 it is ``/loki/api/v1/delete`` taking ``query``. A build not named by a release (``main-…``,
+    ``k123-…``) is taken for a recent one. Before 2.3 there is no delete API at all.
+    """
+    match = re.match(r"v?(\d+)\.(\d+)", version)
+    release = (int(match.group(1)), int(match.group(2))) if match else None
+    if release is not None and release < (2, 3):
+        raise LokiError(f"Loki {version} has no delete API: the cleanup needs Loki 2.3 or later")
+    if release is not None and release < (2, 6):
+        return ADMIN_DELETE_PATH, "match[]"
+    return V1_DELETE_PATH, "query"
 
 
 class LokiError(StackwatchError):
@@ -49,7 +70,7 @@ class RetentionStatus:
             )
         if self.deletion_mode == "disabled":
             out.append(
-                "Loki log deletion is disabled (limits_config.deletion_mode: disabled): set it "
+                "Loki log deletion is disabled (deletion_mode: disabled): set it "
                 "to filter-and-delete."
             )
         elif self.deletion_mode == "filter-only":
@@ -81,7 +102,10 @@ def parse_loki_config(text: str) -> RetentionStatus:
     limits = data.get("limits_config") or {}
     return RetentionStatus(
         retention_enabled=bool(compactor.get("retention_enabled", False)),
-        deletion_mode=str(limits.get("deletion_mode") or "filter-and-delete"),
+        # per tenant in limits_config from 2.6; in 2.5 the compactor's own setting
+        deletion_mode=str(
+            limits.get("deletion_mode") or compactor.get("deletion_mode") or "filter-and-delete"
+        ),
         retention_period=_duration(limits.get("retention_period")) or 0.0,
         delete_request_cancel_period=_duration(compactor.get("delete_request_cancel_period")),
     )
@@ -154,11 +178,35 @@ class LokiClient:
     def retention(self) -> RetentionStatus:
         return parse_loki_config(self._request("GET", "/config").text)
 
-    def request_delete(self, selector: str, end: datetime) -> None:
+    def version(self) -> str:
+        """The running version, from the build info every Loki since 2.4 serves."""
+        try:
+            response = self.session.get(
+                f"{self.base_url}{BUILDINFO_PATH}", timeout=self.config.timeout
+            )
+        except requests.RequestException as exc:
+            raise LokiError(f"Loki at {self.base_url} unreachable: {exc}") from exc
+        if response.status_code == 404:
+            raise LokiError(
+                f"GET {BUILDINFO_PATH} answered 404: is {self.base_url} Loki? The cleanup's "
+                "delete requests need Loki 2.3 or later"
+            )
+        if response.status_code >= 400:
+            raise LokiError(f"GET {BUILDINFO_PATH} answered {response.status_code}")
+        try:
+            version = response.json().get("version")
+        except (ValueError, AttributeError):
+            version = None
+        if not isinstance(version, str) or not version:
+            raise LokiError(f"GET {BUILDINFO_PATH} did not answer a version")
+        return version
+
+    def request_delete(self, endpoint: tuple[str, str], selector: str, end: datetime) -> None:
+        path, selector_param = endpoint
         self._request(
             "POST",
-            DELETE_PATH,
-            params={"query": selector, "start": "0", "end": str(int(end.timestamp()))},
+            path,
+            params={selector_param: selector, "start": "0", "end": str(int(end.timestamp()))},
         )
 
 
@@ -176,6 +224,9 @@ def truncate_old_data(
         result.chunks_before = folder_size(config.chunks_dir)
     client = LokiClient(config, session)
     try:
+        version = client.version()
+        endpoint = delete_endpoint(version)
+        result.notes.append(f"Loki {version}: delete requests go to {endpoint[0]}.")
         status = client.retention()
         result.status = status
         result.warnings.extend(status.warnings)
@@ -186,7 +237,7 @@ def truncate_old_data(
         if dry_run:
             result.notes.append(f"Would request deletion of {config.selector} up to {stamp(end)}.")
         else:
-            client.request_delete(config.selector, end)
+            client.request_delete(endpoint, config.selector, end)
             result.requested = True
             wait = status.delete_request_cancel_period
             result.notes.append(

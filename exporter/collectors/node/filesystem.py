@@ -18,8 +18,8 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.errors import ExporterError
-from exporter.mountstats import MountStats, statvfs
 from stackwatch.filesystems import Mount, list_mounts
+from stackwatch.mountstats import MountStats, statvfs
 
 # Filesystem types whose statvfs waits on a server or a user-space daemon.
 CAN_HANG = re.compile(

@@ -1,4 +1,7 @@
-"""``statvfs`` of mount points on a worker thread, so a hung network mount cannot hang a scrape."""
+"""``statvfs`` of mount points on a worker thread, so a hung network mount cannot hang a caller.
+
+The exporter's filesystem metrics and the weekly cleanup's free-space figures both use it.
+"""
 
 from __future__ import annotations
 
@@ -108,7 +111,7 @@ class MountStats:
                 self._stuck.add(blocked)
                 log.warning(
                     "filesystem %s: statvfs blocked for over %gs (a hung network mount?); "
-                    "reported as a device error until it answers",
+                    "skipped until it answers",
                     blocked,
                     self.timeout,
                 )
