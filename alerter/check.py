@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -12,7 +12,8 @@ from email.message import EmailMessage
 
 from alerter.delivery import deliver
 from alerter.errors import AlerterError
-from alerter.evaluate import Window, evaluate_blind, evaluate_rule, window_for
+from alerter.evaluate import SeriesKey, Window, evaluate_blind, evaluate_rule, window_for
+from alerter.history import condition_starts, held_from
 from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState, BlindReason
 from alerter.notify import MailRenderer, plan_notification
 from alerter.rules import Rule, RuleSet, load_rules
@@ -126,6 +127,7 @@ class _RuleQuery:
     series: list[Series] | None
     error: str | None
     incomplete: str | None = None  # a partial answer: blind for this rule, never resolution
+    starts: Mapping[SeriesKey, float] = field(default_factory=dict)  # see condition_starts
 
 
 def _query_rule(client: PrometheusClient, rule: Rule, now: float) -> _RuleQuery:
@@ -279,6 +281,17 @@ def run_check(
             with PrometheusClient(config.prometheus) as client:
                 facts = _scrape_facts(client, config.prometheus.job, ts)
                 queries = query_rules(client, group_rules, ts, config.prometheus.max_concurrency)
+                since = held_from(client, ts)
+                seen = store.group_states(group)  # read before the lock: chooses look backs
+                queries = [
+                    replace(
+                        q,
+                        starts=condition_starts(
+                            client, q.rule, q.series, q.window, seen, ts, since
+                        ),
+                    )
+                    for q in queries
+                ]
         except PrometheusError:
             if not dry_run:
                 deliver(store, mailer, time.time())
@@ -314,6 +327,8 @@ def run_check(
                             query.window,
                             blind=rule_blind,
                             facts=facts,
+                            held_from=since,
+                            starts=query.starts,
                         )
                     )
             current.extend(
