@@ -29,6 +29,7 @@ from alerter.trust import ScrapeFacts, collectors_of
 from stackwatch.prometheus import Series
 
 MAX_POINTS = 60
+EPSILON = 0.001  # Prometheus's timestamps are milliseconds: a step at ``held_from`` is held
 
 #: an alert instance's series labels without ``__name__``: the key of ``evaluate_rule``'s starts
 SeriesKey = frozenset[tuple[str, str]]
@@ -78,7 +79,7 @@ def _runs(series: Sequence[Series], window: Window, held_from: float | None = No
     tolerance = window.step * 1.5 if window.step else 0.0
     for item in series:
         labels = {k: v for k, v in item.labels.items() if k != "__name__"}
-        points = sorted(p for p in item.values if held_from is None or p[0] >= held_from)
+        points = sorted(p for p in item.values if held_from is None or p[0] >= held_from - EPSILON)
         if not points:
             continue
         last_ts, last_value = points[-1]

@@ -17,6 +17,7 @@ from alerter.store import AlertStore
 from stackwatch.config import Config
 from tests.support.procs import require_binary, wait_for
 from tests.support.prometheus import PrometheusServer
+from tests.support.query_api import PartialQuerier
 from tests.support.timing import within
 from tests.test_alerter_integration import MetricsEndpoint, settle
 
@@ -68,6 +69,39 @@ def test_fresh_prometheus_shows_for_rules_pending(start_prometheus: Any, tmp_pat
             )
             assert own["state"] == "pending"
         assert {a.state for a in run_check(config, "fresh-test").alerts} == {"pending"}
+
+
+def test_store_without_status_endpoints_or_up_counts_only_what_it_sees(
+    start_prometheus: Any, tmp_path: Path
+) -> None:
+    """A remote store that lacks ``/api/v1/status/*`` and holds no ``up``: a local server stands
+    in for such a Thanos or VictoriaMetrics in front of the real Prometheus (none runs here),
+    answering no GET and leaving ``count(up)`` out. Nothing before the first evaluation counts
+    as held: the rule is pending first, and fires once ``for`` has passed since."""
+    exporter = MetricsEndpoint()
+    with exporter.server:
+        exporter.set("test_temperature", 20)
+        prometheus: PrometheusServer = start_prometheus([exporter.target])
+        settle(prometheus, "up == 1")
+        with PartialQuerier(prometheus.url) as querier:
+            querier.partial_for = ["count(up)"]
+            config = _config(querier.url, tmp_path / "state.db")
+            [first] = [
+                a
+                for a in run_check(config, "degraded-test").alerts
+                if a.alertname == "NothingScrapedBriefly"
+            ]
+            assert first.state == "pending"
+            assert first.active_since is not None
+            pending_since = first.active_since.timestamp()
+            wait_for(lambda: time.time() > pending_since + 2.5, within(10), "for: 2s to pass")
+            [later] = [
+                a
+                for a in run_check(config, "degraded-test").alerts
+                if a.alertname == "NothingScrapedBriefly"
+            ]
+            assert later.state == "firing"
+            assert later.active_since == first.active_since
 
 
 def test_labels_and_annotations_render_as_prometheus_renders_them(
