@@ -130,7 +130,13 @@ class _RuleQuery:
     starts: Mapping[SeriesKey, float] = field(default_factory=dict)  # see condition_starts
 
 
-def _query_rule(client: PrometheusClient, rule: Rule, now: float) -> _RuleQuery:
+def _query_rule(
+    client: PrometheusClient,
+    rule: Rule,
+    now: float,
+    prior: Sequence[AlertState] = (),
+    since: float | None = None,
+) -> _RuleQuery:
     window = window_for(rule, now)
     try:
         if window.instant:
@@ -144,20 +150,29 @@ def _query_rule(client: PrometheusClient, rule: Rule, now: float) -> _RuleQuery:
         raise
     except PrometheusError as exc:  # the server's own message: a bad or unsuitable query
         return _RuleQuery(rule, window, None, str(exc))
-    return _RuleQuery(rule, window, series, None, incomplete)
+    starts = (
+        {} if since is None else condition_starts(client, rule, series, window, prior, now, since)
+    )
+    return _RuleQuery(rule, window, series, None, incomplete, starts)
 
 
 def query_rules(
-    client: PrometheusClient, rules: Sequence[Rule], now: float, concurrency: int
+    client: PrometheusClient,
+    rules: Sequence[Rule],
+    now: float,
+    concurrency: int,
+    prior: Sequence[AlertState] = (),
+    since: float | None = None,
 ) -> list[_RuleQuery]:
-    """Every rule's query, run concurrently over the client's one session.
+    """Every rule's query, run concurrently over the client's one session; with ``since`` (when
+    the server began to hold data), new alerts' conditions are looked back for too.
 
     Raises TransientPrometheusError when Prometheus is unreachable.
     """
     if not rules:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(rules)))) as pool:
-        return list(pool.map(lambda rule: _query_rule(client, rule, now), rules))
+        return list(pool.map(lambda rule: _query_rule(client, rule, now, prior, since), rules))
 
 
 def _scrape_facts(client: PrometheusClient, job: str, now: float) -> ScrapeFacts:
@@ -280,18 +295,11 @@ def run_check(
         try:
             with PrometheusClient(config.prometheus) as client:
                 facts = _scrape_facts(client, config.prometheus.job, ts)
-                queries = query_rules(client, group_rules, ts, config.prometheus.max_concurrency)
                 since = held_from(client, ts)
                 seen = store.group_states(group)  # read before the lock: chooses look backs
-                queries = [
-                    replace(
-                        q,
-                        starts=condition_starts(
-                            client, q.rule, q.series, q.window, seen, ts, since
-                        ),
-                    )
-                    for q in queries
-                ]
+                queries = query_rules(
+                    client, group_rules, ts, config.prometheus.max_concurrency, seen, since
+                )
         except PrometheusError:
             if not dry_run:
                 deliver(store, mailer, time.time())

@@ -37,7 +37,7 @@ class _Known:
     read_at: float
 
 
-_KNOWN: dict[str, _Known] = {}
+_KNOWN: dict[tuple[str, str], _Known] = {}  # by URL and headers (a Mimir tenant's own data)
 _LOCK = threading.Lock()
 
 
@@ -53,23 +53,31 @@ def held_from(client: PrometheusClient, now: float) -> float:
     runtime = _status(client, "runtimeinfo")
     raw = runtime.get("startTime") if runtime is not None else None
     started = raw if isinstance(raw, str) else None
+    server = (client.base_url, repr(sorted(client.config.headers.items())))
     with _LOCK:
-        known = _KNOWN.get(client.base_url)
+        known = _KNOWN.get(server)
     if (
         known is not None
         and known.started == started
         and (started is not None or time.monotonic() - known.read_at < CACHE_TTL)
     ):
         return now if known.held_from is None else min(known.held_from, now)
-    evidence = [
-        t
-        for t in (_parse_time(started), _head_start(client), _first_up(client, now))
-        if t is not None
-    ]
-    first = min(evidence) if evidence else None
-    with _LOCK:
-        _KNOWN[client.base_url] = _Known(started, first, time.monotonic())
+    evidence = [_parse_time(started), _head_start(client)]
+    try:
+        evidence.append(_first_up(client, now))
+        complete = True
+    except _UnknownError as exc:  # what the server holds is not known: ask again next time
+        log.warning("cannot tell since when Prometheus holds data: %s", exc)
+        complete = False
+    first = min((t for t in evidence if t is not None), default=None)
+    if complete:
+        with _LOCK:
+            _KNOWN[server] = _Known(started, first, time.monotonic())
     return now if first is None else min(first, now)
+
+
+class _UnknownError(Exception):
+    """The ``up`` samples could not be read whole (a failed query, a partial answer)."""
 
 
 def _status(client: PrometheusClient, name: str) -> Mapping[str, object] | None:
@@ -109,24 +117,29 @@ def _first_up(client: PrometheusClient, now: float) -> float | None:
     """The first step with an ``up`` sample within ``HORIZON``: found at a coarse step, then
     between that step and the one before it at a fine one."""
     step = HORIZON / POINTS
-    try:
-        coarse = _first_step(client.query_range(EVIDENCE, now - HORIZON, now, step))
-        if coarse is None:
-            return None
-        if coarse <= now - HORIZON + step / 2:
-            return -math.inf  # data from before the horizon: nothing looked at precedes it
-        fine = client.query_range(EVIDENCE, coarse - step, coarse, max(1.0, step / POINTS))
-    except PrometheusError as exc:
-        log.warning("cannot tell since when Prometheus holds data: %s", exc)
+    coarse = _first_step(_whole(client, now - HORIZON, now, step))
+    if coarse is None:
         return None
-    found = _first_step(fine)
+    if coarse <= now - HORIZON + step / 2:
+        return -math.inf  # data from before the horizon: nothing looked at precedes it
+    found = _first_step(_whole(client, coarse - step, coarse, max(1.0, step / POINTS)))
     return coarse if found is None else found
+
+
+def _whole(client: PrometheusClient, start: float, end: float, step: float) -> list[Series]:
+    try:
+        answer = client.query_range(EVIDENCE, start, end, step)
+    except PrometheusError as exc:
+        raise _UnknownError(str(exc)) from None
+    if answer.incomplete is not None:
+        raise _UnknownError(answer.incomplete)
+    return list(answer)
 
 
 def condition_starts(
     client: PrometheusClient,
     rule: Rule,
-    series: Sequence[Series] | None,
+    series: Sequence[Series],
     window: Window,
     prior: Iterable[AlertState],
     now: float,
@@ -138,8 +151,6 @@ def condition_starts(
     Only series without a pending or firing alert are looked up; when the look back fails the
     alert is active since its window's start, as before.
     """
-    if series is None:  # the rule's query failed
-        return {}
     wanted = set(new_since_window(rule, series, prior, window, since))
     end = window.start
     low = max(now - HORIZON, since)
