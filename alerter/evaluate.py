@@ -93,10 +93,10 @@ def _runs(series: Sequence[Series], window: Window, held_from: float | None = No
                 if previous - ts > tolerance:
                     break
                 held_since, previous = ts, ts
-            covers = window.instant or held_since <= window.start + window.step / 2
-            # data began inside the window: held from its first step on is held all along
-            began = held_from is not None and held_from > window.start
-            reaches_back = covers or (began and held_since < (held_from or 0.0) + tolerance)
+            covers = reaches_back = window.instant or held_since <= window.start + window.step / 2
+            if held_from is not None and held_from > window.start:
+                # data began inside the window: held from its first step on is held all along
+                reaches_back = held_since < held_from + tolerance
         out.append(
             _Run(
                 labels,
