@@ -200,3 +200,34 @@ def test_first_evaluation_since_is_the_start_of_the_condition(
             assert time.strftime("%Y-%m-%d %H:%M", time.gmtime(since)) in mail.read_text()
         finally:
             prometheus.stop()
+
+
+def test_a_server_with_long_history_bounds_nothing_and_since_looks_back_a_day(
+    tmp_path: Path,
+) -> None:
+    """A Prometheus holding 25 hours of scrapes (backfilled): ``absent()`` has held all along,
+    so it fires at once, active since the look back's bound of 24 hours, in coarse steps."""
+    exporter = MetricsEndpoint()
+    with exporter.server:
+        prometheus = PrometheusServer(tmp_path / "prometheus", [exporter.target], retention="3d")
+        prometheus.workdir.mkdir()
+        now = int(time.time())
+        target = f'instance="{exporter.target}",job="stackwatch"'
+        _backfill(
+            prometheus,
+            [
+                "# TYPE up gauge",
+                *(f"up{{{target}}} 1 {ts}" for ts in range(now - 25 * 3600, now - 5, 60)),
+            ],
+        )
+        prometheus.start()
+        try:
+            settle(prometheus, "up == 1")
+            config = _config(prometheus.url, tmp_path / "state.db")
+            [alert] = run_check(config, "long-history-test").alerts
+            assert alert.state == "firing"
+            assert alert.active_since is not None
+            day_ago = time.time() - 24 * 3600
+            assert day_ago - 300 - within(30) <= alert.active_since.timestamp() <= day_ago + 300
+        finally:
+            prometheus.stop()
