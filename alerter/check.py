@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -12,7 +12,8 @@ from email.message import EmailMessage
 
 from alerter.delivery import deliver
 from alerter.errors import AlerterError
-from alerter.evaluate import Window, evaluate_blind, evaluate_rule, window_for
+from alerter.evaluate import SeriesKey, Window, evaluate_blind, evaluate_rule, window_for
+from alerter.history import condition_starts, held_from
 from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState, BlindReason
 from alerter.notify import MailRenderer, plan_notification
 from alerter.rules import Rule, RuleSet, load_rules
@@ -126,9 +127,16 @@ class _RuleQuery:
     series: list[Series] | None
     error: str | None
     incomplete: str | None = None  # a partial answer: blind for this rule, never resolution
+    starts: Mapping[SeriesKey, float] = field(default_factory=dict)  # see condition_starts
 
 
-def _query_rule(client: PrometheusClient, rule: Rule, now: float) -> _RuleQuery:
+def _query_rule(
+    client: PrometheusClient,
+    rule: Rule,
+    now: float,
+    prior: Sequence[AlertState] = (),
+    since: float | None = None,
+) -> _RuleQuery:
     window = window_for(rule, now)
     try:
         if window.instant:
@@ -142,20 +150,29 @@ def _query_rule(client: PrometheusClient, rule: Rule, now: float) -> _RuleQuery:
         raise
     except PrometheusError as exc:  # the server's own message: a bad or unsuitable query
         return _RuleQuery(rule, window, None, str(exc))
-    return _RuleQuery(rule, window, series, None, incomplete)
+    starts = (
+        {} if since is None else condition_starts(client, rule, series, window, prior, now, since)
+    )
+    return _RuleQuery(rule, window, series, None, incomplete, starts)
 
 
 def query_rules(
-    client: PrometheusClient, rules: Sequence[Rule], now: float, concurrency: int
+    client: PrometheusClient,
+    rules: Sequence[Rule],
+    now: float,
+    concurrency: int,
+    prior: Sequence[AlertState] = (),
+    since: float | None = None,
 ) -> list[_RuleQuery]:
-    """Every rule's query, run concurrently over the client's one session.
+    """Every rule's query, run concurrently over the client's one session; with ``since`` (when
+    the server began to hold data), new alerts' conditions are looked back for too.
 
     Raises TransientPrometheusError when Prometheus is unreachable.
     """
     if not rules:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(rules)))) as pool:
-        return list(pool.map(lambda rule: _query_rule(client, rule, now), rules))
+        return list(pool.map(lambda rule: _query_rule(client, rule, now, prior, since), rules))
 
 
 def _scrape_facts(client: PrometheusClient, job: str, now: float) -> ScrapeFacts:
@@ -278,7 +295,11 @@ def run_check(
         try:
             with PrometheusClient(config.prometheus) as client:
                 facts = _scrape_facts(client, config.prometheus.job, ts)
-                queries = query_rules(client, group_rules, ts, config.prometheus.max_concurrency)
+                since = held_from(client, ts)
+                seen = store.group_states(group)  # read before the lock: chooses look backs
+                queries = query_rules(
+                    client, group_rules, ts, config.prometheus.max_concurrency, seen, since
+                )
         except PrometheusError:
             if not dry_run:
                 deliver(store, mailer, time.time())
@@ -314,6 +335,8 @@ def run_check(
                             query.window,
                             blind=rule_blind,
                             facts=facts,
+                            held_from=since,
+                            starts=query.starts,
                         )
                     )
             current.extend(

@@ -3,7 +3,9 @@ and the evaluation time, it returns the new alert states. No I/O here.
 
 ``for:`` is judged over the window that Prometheus holds, not across flow runs: a rule with
 ``for: 10m`` is queried as a range over the last ten minutes, so a condition that has held that
-long fires on the first evaluation even when the flow runs only every 15 minutes.
+long fires on the first evaluation even when the flow runs only every 15 minutes. Time before
+``held_from`` (when the server began to hold data) never counts: a range query answers
+``absent()`` or ``vector(1)`` for steps before Prometheus even ran, its rule engine would not.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from alerter.trust import ScrapeFacts, collectors_of
 from stackwatch.prometheus import Series
 
 MAX_POINTS = 60
+EPSILON = 0.001  # Prometheus's timestamps are milliseconds: a step at ``held_from`` is held
+
+#: an alert instance's series labels without ``__name__``: the key of ``evaluate_rule``'s starts
+SeriesKey = frozenset[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -54,26 +60,32 @@ def window_for(rule: Rule, now: float, min_step: float = 1.0) -> Window:
 
 @dataclass(frozen=True)
 class _Run:
-    labels: dict[str, str]
+    labels: dict[str, str]  # the alert's labels from the series: without ``__name__``
+    source: Mapping[str, str]  # the sample's labels as the expression gave them: ``$labels``
     value: float | None
     active_now: bool
     held_since: float | None
-    covers_window: bool
+    covers_window: bool  # held at every step of the window: ``for`` is met
     last_seen: float | None
+    reaches_back: bool = False  # held since the window's start, or since data began in it
+
+    @property
+    def key(self) -> SeriesKey:
+        return frozenset(self.labels.items())
 
 
-def _runs(series: Sequence[Series], window: Window) -> list[_Run]:
+def _runs(series: Sequence[Series], window: Window, held_from: float | None = None) -> list[_Run]:
     out = []
     tolerance = window.step * 1.5 if window.step else 0.0
     for item in series:
         labels = {k: v for k, v in item.labels.items() if k != "__name__"}
-        points = sorted(item.values)
+        points = sorted(p for p in item.values if held_from is None or p[0] >= held_from - EPSILON)
         if not points:
             continue
         last_ts, last_value = points[-1]
         active_now = window.instant or last_ts >= window.end - window.step / 2
         held_since = None
-        covers = window.instant
+        covers = reaches_back = window.instant
         if active_now:
             held_since = last_ts
             previous = last_ts
@@ -81,25 +93,56 @@ def _runs(series: Sequence[Series], window: Window) -> list[_Run]:
                 if previous - ts > tolerance:
                     break
                 held_since, previous = ts, ts
-            covers = window.instant or held_since <= window.start + window.step / 2
+            covers = reaches_back = window.instant or held_since <= window.start + window.step / 2
+            if held_from is not None and held_from > window.start:
+                # data began inside the window: held from its first step on is held all along
+                reaches_back = held_since < held_from + tolerance
         out.append(
             _Run(
-                labels, last_value if active_now else None, active_now, held_since, covers, last_ts
+                labels,
+                item.labels,
+                last_value if active_now else None,
+                active_now,
+                held_since,
+                covers,
+                last_ts,
+                reaches_back,
             )
         )
     return out
 
 
-def _render_labels(rule: Rule, labels: Mapping[str, str], value: float | None) -> dict[str, str]:
-    out = dict(labels)
+def _render_labels(rule: Rule, run: _Run) -> dict[str, str]:
+    """As Prometheus: the series' labels, then the rule's (templates see the sample's labels)."""
+    out = dict(run.labels)
     for name, template in rule.labels.items():
-        out[name] = render(template, labels, value)
+        out[name] = render(template, run.source, run.value)
     out["alertname"] = rule.alert
     return out
 
 
-def _annotations(rule: Rule, labels: Mapping[str, str], value: float | None) -> dict[str, str]:
-    return {name: render(text, labels, value) for name, text in rule.annotations.items()}
+def _annotations(rule: Rule, run: _Run) -> dict[str, str]:
+    """Templates see the sample's labels, as Prometheus's do: not the rule's own labels."""
+    return {name: render(text, run.source, run.value) for name, text in rule.annotations.items()}
+
+
+def new_since_window(
+    rule: Rule,
+    series: Sequence[Series],
+    prior: Iterable[AlertState],
+    window: Window,
+    held_from: float | None = None,
+) -> list[SeriesKey]:
+    """The series that held over the whole window but have no pending or firing alert yet:
+    their condition began before the window, and only a look further back tells when."""
+    active = {a.fingerprint for a in prior if a.state in (PENDING, FIRING)}
+    return [
+        run.key
+        for run in _runs(series, window, held_from)
+        if run.active_now
+        and run.covers_window
+        and fingerprint(rule.group, _render_labels(rule, run)) not in active
+    ]
 
 
 def evaluate_rule(
@@ -111,8 +154,14 @@ def evaluate_rule(
     *,
     blind: bool = False,
     facts: ScrapeFacts | None = None,
+    held_from: float | None = None,
+    starts: Mapping[SeriesKey, float] | None = None,
 ) -> list[AlertState]:
     """The rule's alert instances after this evaluation (pending ones that ended are dropped).
+
+    Steps before ``held_from``, when the server began to hold data, never count as held.
+    ``starts`` gives, for series that held over the whole window, when their condition began
+    as far back as Prometheus holds it: a new alert is active since then, not since the window.
 
     ``blind`` means the data behind the whole rule cannot be trusted (a failed query, a partial
     answer, broken rule files): alerts may start, but none ends. ``facts`` judge each instance
@@ -123,8 +172,8 @@ def evaluate_rule(
     before = {a.fingerprint: a for a in prior}
     result: dict[str, AlertState] = {}
     traces: dict[str, float | None] = {}  # seen in the window but not now: for keep_firing_for
-    for run in _runs(series, window):
-        labels = _render_labels(rule, run.labels, run.value)
+    for run in _runs(series, window, held_from):
+        labels = _render_labels(rule, run)
         fp = fingerprint(rule.group, labels)
         old = before.get(fp)
         if not run.active_now:
@@ -135,12 +184,14 @@ def evaluate_rule(
         if (
             old is not None
             and old.active_since is not None
-            and (was_firing or (active and run.covers_window))
+            and (was_firing or (active and run.reaches_back))
         ):
             # the run reaches back past the window: it started when the prior state says
             since = min(old.active_since, run.held_since or now)
         else:
             since = run.held_since if run.held_since is not None else now
+            if run.covers_window and starts and run.key in starts:
+                since = min(since, starts[run.key])  # a first evaluation: as far back as held
         firing = rule.for_ <= 0 or was_firing or run.covers_window or now - since >= rule.for_
         state = FIRING if firing else PENDING
         episode_continues = was_firing
@@ -149,7 +200,7 @@ def evaluate_rule(
             group=rule.group,
             alertname=rule.alert,
             labels=labels,
-            annotations=_annotations(rule, labels, run.value),
+            annotations=_annotations(rule, run),
             state=state,
             value=run.value,
             active_since=since,

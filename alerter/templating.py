@@ -33,6 +33,16 @@ class GoFloat(float):
         return format_value(self)
 
 
+class GoMap(dict[str, str]):
+    """``$labels`` and ``$externalLabels``: print as Go prints a map, ``map[a:1 b:2]``, keys
+    sorted, so ``{{ $labels }}`` reads as it does in Prometheus."""
+
+    def __str__(self) -> str:
+        return "map[" + " ".join(f"{k}:{v}" for k, v in sorted(self.items())) + "]"
+
+    __repr__ = __str__
+
+
 class _BoundedEnvironment(SandboxedEnvironment):
     """The sandbox, checking the rendering's deadline around every call a template makes."""
 
@@ -82,9 +92,9 @@ def render(
     try:
         with template_limits.bounded() as limits:
             chunks = _compile(template).generate(
-                labels=dict(labels),
+                labels=GoMap(labels),
                 value=GoFloat(value if value is not None else math.nan),
-                external_labels=dict(external_labels or {}),
+                external_labels=GoMap(external_labels or {}),
                 external_url=external_url,
             )
             return _bounded_text(chunks, limits)

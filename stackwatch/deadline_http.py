@@ -136,12 +136,22 @@ def post_within(
     The session must have a ``DeadlineAdapter`` mounted for the URL's scheme. Raises
     ``DeadlineExceededError`` when the deadline passes first, else what ``requests`` raises.
     """
+    return request_within(session, "POST", url, data, deadline)
+
+
+def request_within(
+    session: requests.Session, method: str, url: str, data: dict[str, str], deadline: float
+) -> requests.Response:
+    """``post_within`` for any method: ``data`` is the form body, or for GET the query string."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise DeadlineExceededError
+    form, query = (None, data) if method == "GET" else (data, None)
     with Watchdog(deadline) as watchdog:
         try:
-            response = session.post(url, data=data, timeout=remaining, stream=True)
+            response = session.request(
+                method, url, data=form, params=query, timeout=remaining, stream=True
+            )
             try:
                 response.content  # noqa: B018 - reads the body, under the watchdog
             finally:

@@ -14,7 +14,7 @@ import requests
 
 from stackwatch import __version__
 from stackwatch.config import PrometheusConfig
-from stackwatch.deadline_http import DeadlineAdapter, DeadlineExceededError, post_within
+from stackwatch.deadline_http import DeadlineAdapter, DeadlineExceededError, request_within
 from stackwatch.errors import StackwatchError
 
 
@@ -134,7 +134,7 @@ class PrometheusClient:
     def _last_try(self, tries: int, pause: float, deadline: float) -> bool:
         return tries > self.config.retries or time.monotonic() + pause >= deadline
 
-    def _post(self, url: str, params: dict[str, str]) -> requests.Response:
+    def _post(self, url: str, params: dict[str, str], method: str = "POST") -> requests.Response:
         """The answer, read whole, of the first try that is neither a connection error nor a
         502/503/504, or else of the last try: retries stop at ``config.retries`` or when the
         next one would start past the deadline."""
@@ -145,7 +145,7 @@ class PrometheusClient:
                 tries += 1
                 pause = backoff(tries)  # before the next try, if there is one
                 try:
-                    response = post_within(self.session, url, params, deadline)
+                    response = request_within(self.session, method, url, params, deadline)
                 except requests.ConnectionError:
                     if self._last_try(tries, pause, deadline):
                         raise
@@ -161,11 +161,11 @@ class PrometheusClient:
                 f"{self.config.timeout:g}s (prometheus.timeout)"
             ) from None
 
-    def _call(self, endpoint: str, params: dict[str, str]) -> dict[str, Any]:
+    def _call(self, endpoint: str, params: dict[str, str], method: str = "POST") -> dict[str, Any]:
         """The whole answer's body: ``data`` plus ``warnings`` and the partial flag."""
         url = f"{self.base_url}/api/v1/{endpoint}"
         try:
-            response = self._post(url, params)
+            response = self._post(url, params, method)
         except requests.RequestException as exc:
             raise TransientPrometheusError(
                 f"Prometheus at {self.base_url} unreachable: {exc}"
@@ -185,9 +185,9 @@ class PrometheusClient:
             or not isinstance(body, dict)
             or body.get("status") != "success"
         ):
+            what = f"query {params['query']!r}" if "query" in params else f"/api/v1/{endpoint}"
             raise QueryError(
-                f"query {params.get('query')!r} failed ({response.status_code}): "
-                f"{message or response.text[:200]}"
+                f"{what} failed ({response.status_code}): {message or response.text[:200]}"
             )
         return body
 
@@ -232,3 +232,13 @@ class PrometheusClient:
             ),
             body,
         )
+
+    def status(self, name: str) -> Mapping[str, Any] | None:
+        """The ``data`` of ``/api/v1/status/<name>`` (``runtimeinfo``, ``tsdb``), or None where
+        the server has no such endpoint (Thanos, Mimir and VictoriaMetrics lack some)."""
+        try:
+            body = self._call(f"status/{name}", {}, method="GET")
+        except QueryError:
+            return None
+        data = body.get("data")
+        return data if isinstance(data, dict) else None

@@ -25,6 +25,7 @@ class PrometheusServer:
         job: str = "stackwatch",
         scrape_interval: str = "1s",
         rule_files: Sequence[str] = (),
+        retention: str = "1h",
     ) -> None:
         self.binary = require_binary("prometheus", "prometheus")
         self.workdir = workdir
@@ -33,6 +34,7 @@ class PrometheusServer:
         self.job = job
         self.scrape_interval = scrape_interval
         self.rule_files = list(rule_files)
+        self.retention = retention  # longer for a test that backfills older history
         self.targets = list(targets)
         self.config_path = workdir / "prometheus.yml"
         self.process: subprocess.Popen[bytes] | None = None
@@ -66,7 +68,7 @@ class PrometheusServer:
                     f"--storage.tsdb.path={self.workdir / 'data'}",
                     f"--web.listen-address=127.0.0.1:{self.port}",
                     "--web.enable-lifecycle",
-                    "--storage.tsdb.retention.time=1h",
+                    f"--storage.tsdb.retention.time={self.retention}",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
