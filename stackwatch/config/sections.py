@@ -162,6 +162,11 @@ class SmtpConfig(_Model):
         default=60.0, description="first wait before a deferred mail is tried again; doubles"
     )
     retry_max_interval: Duration = 900.0
+    give_up_after: Duration = Field(
+        default=3 * 86400.0,
+        description="a mail that meets only transient failures this long after it was queued "
+        "is dead",
+    )
     outbox_dir: Path = Path("state/outbox")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -170,6 +175,13 @@ class SmtpConfig(_Model):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("give_up_after")
+    @classmethod
+    def _give_up_range(cls, value: float) -> float:
+        if not 60 <= value <= 30 * 86400:
+            raise ValueError("must be between 1m and 30d")
+        return value
 
     @property
     def effective_port(self) -> int:
