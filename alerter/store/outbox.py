@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from alerter.store.database import Database, to_datetime
+from stackwatch.state_summary import OutboxSummary, summarize_outbox
 
 
 @dataclass(frozen=True)
@@ -102,15 +103,15 @@ class Outbox(Database):
         ).fetchall()
         return [_mail(row) for row in rows]
 
+    def summary(self) -> OutboxSummary:
+        """Mail per state, the oldest queued, how many wait for a retry."""
+        return summarize_outbox(self._db)
+
     def queued_count(self) -> int:
-        row = self._db.execute(
-            "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL"
-        ).fetchone()
-        return int(row[0])
+        return summarize_outbox(self._db).mails["queued"]
 
     def dead_count(self) -> int:
-        row = self._db.execute("SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL").fetchone()
-        return int(row[0])
+        return summarize_outbox(self._db).mails["dead"]
 
     def claim(self, mail_id: int, now: float, lease: float) -> bool:
         """Take a queued mail for delivery; false if another run holds or already sent it, or

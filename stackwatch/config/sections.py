@@ -13,7 +13,7 @@ from stackwatch.config.values import Duration, HttpUrl, ListenAddress
 from stackwatch.errors import ConfigError
 from stackwatch.install import InstallError, data_path
 
-COLLECTOR_NAMES = ("host", "services", "docker", "kubernetes")
+COLLECTOR_NAMES = ("host", "services", "docker", "kubernetes", "outbox")
 
 
 class _Model(BaseModel):
