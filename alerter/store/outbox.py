@@ -7,13 +7,17 @@ good (5xx) is dead: kept, with the server's answer, and never tried again.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 from alerter.store.database import Database, to_datetime
+from stackwatch.mail import recipients
 from stackwatch.state_summary import OutboxSummary, summarize_outbox
 
 
@@ -34,6 +38,18 @@ class QueuedMail:
     #: recipients that refused for good, with the server's answer
     dead_to: dict[str, str] = field(default_factory=dict)
     dead_at: datetime | None = None
+
+    def refusals(self) -> dict[str, str]:
+        """Of a dead mail: each recipient it was not delivered to, with the server's answer
+        (or why it was given up)."""
+        if self.dead_to:
+            return dict(self.dead_to)
+        if self.pending_to is not None:
+            to = list(self.pending_to)
+        else:
+            message = email.message_from_bytes(self.message, policy=email.policy.default)
+            to = recipients(message) if isinstance(message, EmailMessage) else []
+        return dict.fromkeys(to, self.last_error or "")
 
 
 def _mail(row: sqlite3.Row) -> QueuedMail:
