@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -26,6 +27,7 @@ from exporter.collectors.outbox import OutboxCollector
 from exporter.server import Exporter
 from stackwatch.config import Config
 from stackwatch.state_summary import OUTBOX_COLUMNS, OUTBOX_STATES, read_outbox_summary
+from tests.support.compose import container_config, mounts_of
 from tests.support.fuse import hung_mount
 from tests.support.procs import require_binary, wait_for
 from tests.support.timing import within
@@ -255,3 +257,15 @@ def test_the_reader_follows_the_outbox_schema(tmp_path: Path) -> None:
     assert summary.mails == {"queued": 3, "sent": 1, "dead": 2}
     assert summary.retrying == 2
     assert summary.oldest_queued == pytest.approx(NOW - 600)
+
+
+def test_the_compose_exporter_reads_the_workers_alert_database(
+    resolved_compose: dict[str, Any],
+) -> None:
+    services = resolved_compose["services"]
+    exporter, worker = services["exporter"], services["prefect-worker"]
+    path = container_config(exporter).state.path
+    assert path == container_config(worker).state.path
+    assert container_config(exporter).collector_enabled("outbox")
+    folder = str(path.parent)
+    assert mounts_of(exporter)[folder][0] == mounts_of(worker)[folder][0]
