@@ -7,6 +7,7 @@ locked by a real SQLite connection, corrupted, missing, or on a filesystem that 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sqlite3
 import subprocess
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+from prometheus_client import generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from alerter.store import AlertStore
@@ -24,6 +26,7 @@ from exporter.collectors import build_collectors
 from exporter.collectors.base import Collector
 from exporter.collectors.host import HostCollector
 from exporter.collectors.outbox import OutboxCollector
+from exporter.registry import build_registry
 from exporter.server import Exporter
 from stackwatch.config import Config
 from stackwatch.state_summary import OUTBOX_COLUMNS, OUTBOX_STATES, read_outbox_summary
@@ -269,3 +272,27 @@ def test_the_compose_exporter_reads_the_workers_alert_database(
     assert container_config(exporter).collector_enabled("outbox")
     folder = str(path.parent)
     assert mounts_of(exporter)[folder][0] == mounts_of(worker)[folder][0]
+
+
+GOLDEN = Path(__file__).parent / "fixtures" / "golden" / "outbox.prom"
+
+
+def test_golden_exposition(tmp_path: Path) -> None:
+    """Names, types, HELP, label sets and values match the recorded exposition (the collector's
+    duration masked)."""
+    db = tmp_path / "state.db"
+    with AlertStore(db) as store:
+        store.enqueue("g", "[FIRING:1] g: A", b"a", 1_800_000_000.0)
+        store.enqueue("h", "[FIRING:1] h: B", b"b", 1_800_000_100.5)
+        store.mark_dead(store.enqueue("k", "s", b"c", 1_700_000_000.0), "552 too big", 1.0)
+    collector = OutboxCollector(db)
+    collector.refresh()
+    text = generate_latest(build_registry({"outbox": collector})).decode()
+    masked = [
+        re.sub(r"(_duration_seconds\{.*\}) .*", r"\1 ...", line)
+        for line in text.splitlines()
+        if not line.startswith("stackwatch_build_info")
+    ]
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.write_text("\n".join(masked) + "\n")
+    assert "\n".join(masked) + "\n" == GOLDEN.read_text()

@@ -6,9 +6,11 @@ never slows a scrape. No database file yet means no alerter has run: every state
 file that is not a readable state database, or a reading older than ``MAX_AGE`` (the database
 stayed locked, or the read hangs), fails the collector.
 
-# HELP stackwatch_outbox_mails Mails in the alerter's outbox by state.
+# HELP stackwatch_outbox_mails Mails in the alerter's outbox by state: queued (not yet accepted,
+#   or waiting for a retry), sent, dead (refused for good or given up).
 # TYPE stackwatch_outbox_mails gauge
-# HELP stackwatch_outbox_oldest_queued_timestamp_seconds When the oldest unsent mail was queued.
+# HELP stackwatch_outbox_oldest_queued_timestamp_seconds When the oldest mail still queued was
+#   queued, in unixtime; absent when none is.
 # TYPE stackwatch_outbox_oldest_queued_timestamp_seconds gauge
 """
 
