@@ -160,7 +160,8 @@ def deliver(store: AlertStore, mailer: Mailer, now: float) -> Delivery:
             else:
                 outcome = dead[address]  # gave up after ...
             result.errors.append(f"mail {mail.subject!r} to {address} {outcome}")
-            log.warning("mail %r to %s %s", mail.subject, address, outcome)
+            level = logging.ERROR if address in dead else logging.WARNING
+            log.log(level, "mail %r to %s %s", mail.subject, address, outcome)
         error = "; ".join(f"{a}: {t}" for a, (_, t) in refused.items())
         store.mark_recipients(
             mail.id, pending=pending, dead=dead, error=error, next_attempt=retry_at, now=done_at
