@@ -2,7 +2,9 @@
 
 A mail is queued until every recipient accepted it or refused it for good. A deferred mail
 (4xx, server unreachable) waits ``next_attempt`` before it is tried again; a mail refused for
-good (5xx) is dead: kept, with the server's answer, and never tried again.
+good (5xx), or given up after deferrals only, is dead: kept, with the server's answer, and
+never tried again. What each state means is ``stackwatch.state_summary``'s, which the exporter
+reads too.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from email.message import EmailMessage
 
 from alerter.store.database import Database, to_datetime
 from stackwatch.mail import recipients
-from stackwatch.state_summary import OutboxSummary, summarize_outbox
+from stackwatch.state_summary import summarize_outbox
 
 
 @dataclass(frozen=True)
@@ -118,10 +120,6 @@ class Outbox(Database):
             "SELECT * FROM outbox WHERE dead_at IS NOT NULL ORDER BY id"
         ).fetchall()
         return [_mail(row) for row in rows]
-
-    def summary(self) -> OutboxSummary:
-        """Mail per state, the oldest queued, how many wait for a retry."""
-        return summarize_outbox(self._db)
 
     def queued_count(self) -> int:
         return summarize_outbox(self._db).mails["queued"]
