@@ -261,7 +261,7 @@ def alerts_list_command(args: argparse.Namespace) -> int:
             error = f" (last error: {mail.last_error})" if mail.last_error else ""
             _print(f"  {_since(mail.created_at)}  {mail.subject}  attempts: {mail.attempts}{error}")
     if dead:
-        _print(f"\n{len(dead)} mail(s) not deliverable (dead): the server refused them for good")
+        _print(f"\n{len(dead)} mail(s) not deliverable (dead): refused for good, or given up")
         for mail in dead:
             refusals = "; ".join(f"{a}: {t}" for a, t in mail.dead_to.items()) or mail.last_error
             _print(f"  {_since(mail.created_at)}  {mail.subject}  refused: {refusals}")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import email
 import email.policy
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from alerter.store import AlertStore, QueuedMail
 from stackwatch.config import SmtpConfig
+from stackwatch.format import format_duration
 from stackwatch.mail import Mailer, MailError, MailRefusedError, TransientMailError, recipients
 
 log = logging.getLogger(__name__)
@@ -37,27 +39,81 @@ def _parse(mail: QueuedMail) -> EmailMessage:
     return message
 
 
+def gave_up(config: SmtpConfig, answer: str) -> str:
+    """Why a mail that met only transient failures for ``smtp.give_up_after`` is dead."""
+    return f"gave up after {format_duration(config.give_up_after)}: last answer {answer}"
+
+
+def _expired(config: SmtpConfig, mail: QueuedMail, now: float) -> bool:
+    return now - mail.created_at.timestamp() >= config.give_up_after
+
+
+def _give_up(
+    store: AlertStore,
+    mail: QueuedMail,
+    to: Sequence[str],
+    reason: str,
+    now: float,
+    result: Delivery,
+) -> None:
+    store.mark_dead(mail.id, reason, now)
+    result.dead.append(mail.subject)
+    result.errors.append(f"mail {mail.subject!r} to {', '.join(to)}: {reason}")
+    log.error("mail %r to %s: %s", mail.subject, ", ".join(to), reason)
+
+
+def _give_up_waiting(
+    store: AlertStore,
+    mailer: Mailer,
+    waiting: Sequence[QueuedMail],
+    held: set[str],
+    answer: str,
+    now: float,
+    result: Delivery,
+) -> None:
+    """With the server unreachable, give up the waiting mails past ``smtp.give_up_after``
+    without trying them: each has waited that long, and the server just failed again."""
+    for mail in waiting:
+        if mail.group in held:
+            continue
+        if not _expired(mailer.config, mail, now):
+            held.add(mail.group)  # its group's later mails keep waiting behind it
+            continue
+        to = _recipients(mail, mailer)
+        if store.claim(mail.id, now, mailer.claim_seconds(len(to))):
+            _give_up(store, mail, to, gave_up(mailer.config, answer), now, result)
+        else:
+            held.add(mail.group)
+
+
+def _recipients(mail: QueuedMail, mailer: Mailer) -> list[str]:
+    to = mail.pending_to if mail.pending_to is not None else recipients(_parse(mail))
+    return list(to) or list(mailer.config.to)
+
+
 def deliver(store: AlertStore, mailer: Mailer, now: float) -> Delivery:
     """Send every queued mail that is due, oldest first, each on its own.
 
     A mail refused for good (5xx) is dead and the next one is tried; a deferred one (4xx) waits
     its backoff; when the server cannot be reached (or the login fails) the rest wait for the
-    next run. Recipients are tracked one by one. A later mail of a group whose earlier mail is
-    still queued waits too, so a group's mails arrive in order.
+    next run. A mail (or recipient) that met only such transient failures for
+    ``smtp.give_up_after`` since it was queued is dead too. Recipients are tracked one by one.
+    A later mail of a group whose earlier mail is still queued waits too, so a group's mails
+    arrive in order.
     """
+    config = mailer.config
     result = Delivery()
     held: set[str] = set()  # groups with an earlier mail still queued
-    for mail in store.queued():
+    mails = store.queued()
+    for index, mail in enumerate(mails):
         if mail.group in held:
             continue
         message = _parse(mail)
-        to = mail.pending_to if mail.pending_to is not None else recipients(message)
-        if not to:
-            to = list(mailer.config.to)
+        to = _recipients(mail, mailer)
         if not store.claim(mail.id, now, mailer.claim_seconds(len(to))):
             held.add(mail.group)  # another run is delivering it, or it is not due yet
             continue
-        retry_at = now + backoff(mailer.config, mail.attempts + 1)
+        retry_at = now + backoff(config, mail.attempts + 1)
         try:
             refused = mailer.send_to(message, to)
         except MailRefusedError as exc:
@@ -67,12 +123,17 @@ def deliver(store: AlertStore, mailer: Mailer, now: float) -> Delivery:
             log.error("mail %r refused for good, kept as dead: %s", mail.subject, exc)
             continue
         except TransientMailError as exc:
-            store.mark_failed(mail.id, str(exc), retry_at)
-            result.errors.append(f"mail {mail.subject!r} queued for retry: {exc}")
-            log.warning("mail %r stays queued: %s", mail.subject, exc)
-            held.add(mail.group)
+            if _expired(config, mail, now):
+                _give_up(store, mail, to, gave_up(config, str(exc)), now, result)
+            else:
+                store.mark_failed(mail.id, str(exc), retry_at)
+                result.errors.append(f"mail {mail.subject!r} queued for retry: {exc}")
+                log.warning("mail %r stays queued: %s", mail.subject, exc)
+                held.add(mail.group)
             if exc.code is None:
-                break  # the server is unreachable: the others wait for the next run too
+                # the server is unreachable: the others wait for the next run, or give up
+                _give_up_waiting(store, mailer, mails[index + 1 :], held, str(exc), now, result)
+                break
             continue
         except MailError as exc:
             store.mark_failed(mail.id, str(exc), retry_at)
@@ -84,12 +145,23 @@ def deliver(store: AlertStore, mailer: Mailer, now: float) -> Delivery:
             store.mark_sent(mail.id, done_at)
             result.sent.append(mail.subject)
             continue
-        dead = {a: text for a, (code, text) in refused.items() if code >= 500}
+        expired = _expired(config, mail, now)
+        dead = {
+            a: text if code >= 500 else gave_up(config, text)
+            for a, (code, text) in refused.items()
+            if code >= 500 or expired
+        }
         pending = [a for a in to if a in refused and a not in dead]
-        for address, (_, text) in refused.items():
-            fate = "refused for good" if address in dead else "deferred, retried later"
-            result.errors.append(f"mail {mail.subject!r} to {address} {fate}: {text}")
-            log.warning("mail %r to %s %s: %s", mail.subject, address, fate, text)
+        for address, (code, text) in refused.items():
+            if address not in dead:
+                outcome = f"deferred, retried later: {text}"
+            elif code >= 500:
+                outcome = f"refused for good: {text}"
+            else:
+                outcome = dead[address]  # gave up after ...
+            result.errors.append(f"mail {mail.subject!r} to {address} {outcome}")
+            level = logging.ERROR if address in dead else logging.WARNING
+            log.log(level, "mail %r to %s %s", mail.subject, address, outcome)
         error = "; ".join(f"{a}: {t}" for a, (_, t) in refused.items())
         store.mark_recipients(
             mail.id, pending=pending, dead=dead, error=error, next_attempt=retry_at, now=done_at

@@ -2,18 +2,25 @@
 
 A mail is queued until every recipient accepted it or refused it for good. A deferred mail
 (4xx, server unreachable) waits ``next_attempt`` before it is tried again; a mail refused for
-good (5xx) is dead: kept, with the server's answer, and never tried again.
+good (5xx), or given up after deferrals only, is dead: kept, with the server's answer, and
+never tried again. What each state means is ``stackwatch.state_summary``'s, which the exporter
+reads too.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 from alerter.store.database import Database, to_datetime
+from stackwatch.mail import recipients
+from stackwatch.state_summary import summarize_outbox
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,18 @@ class QueuedMail:
     #: recipients that refused for good, with the server's answer
     dead_to: dict[str, str] = field(default_factory=dict)
     dead_at: datetime | None = None
+
+    def refusals(self) -> dict[str, str]:
+        """Of a dead mail: each recipient it was not delivered to, with the server's answer
+        (or why it was given up)."""
+        if self.dead_to:
+            return dict(self.dead_to)
+        if self.pending_to is not None:
+            to = list(self.pending_to)
+        else:
+            message = email.message_from_bytes(self.message, policy=email.policy.default)
+            to = recipients(message) if isinstance(message, EmailMessage) else []
+        return dict.fromkeys(to, self.last_error or "")
 
 
 def _mail(row: sqlite3.Row) -> QueuedMail:
@@ -103,14 +122,10 @@ class Outbox(Database):
         return [_mail(row) for row in rows]
 
     def queued_count(self) -> int:
-        row = self._db.execute(
-            "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL"
-        ).fetchone()
-        return int(row[0])
+        return summarize_outbox(self._db).mails["queued"]
 
     def dead_count(self) -> int:
-        row = self._db.execute("SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL").fetchone()
-        return int(row[0])
+        return summarize_outbox(self._db).mails["dead"]
 
     def claim(self, mail_id: int, now: float, lease: float) -> bool:
         """Take a queued mail for delivery; false if another run holds or already sent it, or

@@ -8,6 +8,7 @@ from exporter.collectors.base import Collector
 from exporter.collectors.docker import DockerCollector
 from exporter.collectors.host import HostCollector
 from exporter.collectors.kubernetes import KubernetesCollector
+from exporter.collectors.outbox import OutboxCollector
 from exporter.collectors.services import ServicesCollector
 from stackwatch.config import Config
 
@@ -16,6 +17,7 @@ COLLECTORS: dict[str, Callable[[Config], Collector]] = {
     "services": ServicesCollector.from_config,
     "docker": DockerCollector.from_config,
     "kubernetes": KubernetesCollector.from_config,
+    "outbox": OutboxCollector.from_config,
 }
 
 

@@ -24,7 +24,7 @@ from stackwatch.errors import ConfigError
 from stackwatch.format import format_duration
 from stackwatch.install import InstallError, data_path
 
-COLLECTOR_NAMES = ("host", "services", "docker", "kubernetes")
+COLLECTOR_NAMES = ("host", "services", "docker", "kubernetes", "outbox")
 
 
 class _Model(BaseModel):
@@ -173,6 +173,11 @@ class SmtpConfig(_Model):
         default=60.0, description="first wait before a deferred mail is tried again; doubles"
     )
     retry_max_interval: Duration = 900.0
+    give_up_after: Duration = Field(
+        default=3 * 86400.0,
+        description="a mail that meets only transient failures this long after it was queued "
+        "is dead",
+    )
     outbox_dir: Path = Path("state/outbox")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -181,6 +186,13 @@ class SmtpConfig(_Model):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("give_up_after")
+    @classmethod
+    def _give_up_range(cls, value: float) -> float:
+        if not 60 <= value <= 30 * 86400:
+            raise ValueError("must be between 1m and 30d")
+        return value
 
     @property
     def effective_port(self) -> int:

@@ -1,4 +1,4 @@
-"""The daily summary: host, services, flow runs, containers, k3s and alerts over the last 24 h.
+"""The daily summary: host, services, flow runs, containers, k3s, alerts and their mail, 24 h.
 
 Each section (``stackwatch/reports/sections/``) reads its own source behind one gate: a source
 that is down or not configured turns into one line in its section, never into a failed report.
@@ -15,7 +15,15 @@ from stackwatch.format import day, stamp
 from stackwatch.mail import InlineImage, Mailer
 from stackwatch.reports.document import Document, render_html, render_markdown, render_text
 from stackwatch.reports.flow_runs import FlowRunHistory
-from stackwatch.reports.sections import alerts, docker, host, kubernetes, prefect_runs, services
+from stackwatch.reports.sections import (
+    alerts,
+    docker,
+    host,
+    kubernetes,
+    mail,
+    prefect_runs,
+    services,
+)
 from stackwatch.reports.sections.gate import Context, SectionSpec, gate
 from stackwatch.reports.sections.source import WINDOW, prometheus
 
@@ -26,6 +34,7 @@ SECTIONS: tuple[SectionSpec, ...] = (
     docker.SECTION,
     kubernetes.SECTION,
     alerts.SECTION,
+    mail.SECTION,
 )
 
 
