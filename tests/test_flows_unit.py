@@ -13,7 +13,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.states import Crashed, Failed
 
 from flows.flow_history import daily_report, read_flow_runs
-from flows.hooks import failure_message, notify_failure, run_link
+from flows.hooks import failure_message, notify_failure, notify_recovery, run_link
 from flows.retry import retry_on
 from flows.serve import build_deployments, load_flow, parse_overrides, parse_schedule
 from stackwatch.catalog import FLOWS
@@ -68,6 +68,8 @@ def test_each_flow_is_named_described_and_hooked_by_its_catalogue_entry() -> Non
         assert (flow.name, flow.description) == (spec.name, spec.description)
         hooks = [notify_failure] if spec.mails else []
         assert (flow.on_failure_hooks, flow.on_crashed_hooks) == (hooks, hooks), spec.name
+        recovery = [notify_recovery] if spec.mails else []
+        assert flow.on_completion_hooks == recovery, spec.name
 
 
 def shortest_gap(cron: str) -> float:
