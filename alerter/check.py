@@ -249,28 +249,6 @@ def _status(state: AlertState, flapping: frozenset[str] = frozenset()) -> AlertS
     )
 
 
-def _plan_mail(
-    config: Config,
-    store: AlertStore,
-    group: str,
-    prior: Sequence[AlertState],
-    current: Sequence[AlertState],
-    now: float,
-) -> MailPlan:
-    """The notification policy with flap detection in front (``alerter.flapping``)."""
-    flapping = config.rules.flapping
-    return plan_mail(
-        group,
-        prior,
-        current,
-        store.flap_history(group, now - flapping.window),
-        now,
-        flapping=flapping,
-        repeat_interval=config.rules.repeat_interval,
-        send_resolved=config.rules.send_resolved,
-    )
-
-
 def run_check(
     config: Config,
     group: str,
@@ -354,9 +332,19 @@ def run_check(
                 else:
                     current.append(replace(old, state=RESOLVED, resolved_at=ts))
             current = _apply_silences(current, store, moment)
-            plan = None
+            plan: MailPlan | None = None
+            flapping = config.rules.flapping
             if notify:
-                plan = _plan_mail(config, store, group, prior, current, ts)
+                plan = plan_mail(
+                    group,
+                    prior,
+                    current,
+                    store.flap_history(group, ts - flapping.window),
+                    ts,
+                    flapping=flapping,
+                    repeat_interval=config.rules.repeat_interval,
+                    send_resolved=config.rules.send_resolved,
+                )
                 current = plan.states
             mails = plan.mails if plan is not None else []
             messages = [(n, renderer.compose(n, mailer, ts)) for n in mails]
@@ -364,7 +352,6 @@ def run_check(
             if not dry_run:
                 store.save_group(group, current, ts)
                 if plan is not None:
-                    flapping = config.rules.flapping
                     store.save_flapping(group, plan.update, ts, flapping.window)
                 for notification, message in messages:
                     store.enqueue(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import logging
+import sqlite3
 import time
 from functools import cache
 from pathlib import Path
@@ -142,7 +143,7 @@ def _record_failure(
     try:
         with AlertStore(config.state.path) as store:
             return store.record_failure(flow_name, error, time.time(), config.rules.repeat_interval)
-    except StackwatchError as exc:
+    except (StackwatchError, sqlite3.Error) as exc:
         logger.error("cannot record the failure in the state database, mailing it: %s", exc)
         return None, FIRST
 
@@ -153,7 +154,7 @@ def _give_back(config: Config, streak: FlowFailure | None, previous: float | Non
     try:
         with AlertStore(config.state.path) as store:
             store.mail_failed(streak, previous)
-    except StackwatchError as exc:
+    except (StackwatchError, sqlite3.Error) as exc:
         log.error("cannot record in the state database that the failure mail failed: %s", exc)
 
 
@@ -208,7 +209,7 @@ def notify_recovery(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
         config = load_config(flow_run.parameters.get("config_path"))
         with AlertStore(config.state.path) as store:
             streak = store.record_success(flow.name)
-    except StackwatchError as exc:
+    except (StackwatchError, sqlite3.Error) as exc:
         logger.error("could not read the flow's failing streak from the state database: %s", exc)
         return
     if streak is None:
@@ -227,7 +228,7 @@ def notify_recovery(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
         try:
             with AlertStore(config.state.path) as store:
                 store.restore_failure(streak)
-        except StackwatchError as store_exc:
+        except (StackwatchError, sqlite3.Error) as store_exc:
             logger.error("cannot keep the failing streak in the state database: %s", store_exc)
         return
     logger.info("recovered mail sent via %s: %s", mailer.describe(), subject)

@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
-from alerter.flapping import FlapHistory, MailPlan, plan_mail
+from alerter.flapping import FlapHistory, FlapRecord, MailPlan, plan_mail
 from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState, fingerprint
 from alerter.notify import FlapNotice, Notification
 from alerter.store import SCHEMA_VERSION, AlertStore
@@ -45,12 +45,13 @@ class Evaluations:
         self.flapping = flapping
         self.states: list[AlertState] = []
         self.changes: dict[str, list[float]] = {}
-        self.records: dict[str, object] = {}
+        self.records: dict[str, FlapRecord] = {}
 
     def run(self, current: list[AlertState], at: float) -> list[str]:
+        since = at - self.flapping.window
         history = FlapHistory(
-            {fp: [t for t in ts if t > at - self.flapping.window] for fp, ts in self.changes.items()},
-            self.records,  # type: ignore[arg-type]
+            {fp: [t for t in ts if t > since] for fp, ts in self.changes.items()},
+            self.records,
         )
         plan: MailPlan = plan_mail(
             GROUP,
@@ -145,8 +146,7 @@ def test_the_flapping_mail_says_its_changes_window_and_state() -> None:
 def test_changes_older_than_the_window_do_not_count() -> None:
     evaluations = Evaluations(FlappingConfig(changes=2, window=120, settle=60))
     mails = [
-        evaluations.run(evaluations.next_states(firing=i % 2 == 0), NOW + i * 100)
-        for i in range(6)
+        evaluations.run(evaluations.next_states(firing=i % 2 == 0), NOW + i * 100) for i in range(6)
     ]
     assert all(not m or not m[0].startswith("[FLAPPING]") for m in mails), mails
 
@@ -174,9 +174,7 @@ def test_monitoring_blind_is_never_judged_flapping() -> None:
 def test_a_silenced_instance_that_flaps_mails_nothing() -> None:
     evaluations = Evaluations()
     silenced = _alert(FIRING, silenced_by=1)
-    mails = [
-        evaluations.run([silenced] if i % 2 == 0 else [], NOW + i * 60) for i in range(4)
-    ]
+    mails = [evaluations.run([silenced] if i % 2 == 0 else [], NOW + i * 60) for i in range(4)]
     assert mails == [[], [], [], []]
 
 
