@@ -344,6 +344,7 @@ def run_check(
                     flapping=flapping,
                     repeat_interval=config.rules.repeat_interval,
                     send_resolved=config.rules.send_resolved,
+                    blind=blind,
                 )
                 current = plan.states
             mails = plan.mails if plan is not None else []

@@ -3,7 +3,8 @@ after an evaluation, the recent state changes and now, it returns the mail to se
 
 An alert instance that changed state (firing, or not firing) more than ``changes`` times within
 ``window`` is mailed once as flapping and then held out of the notification policy: no FIRING
-and no RESOLVED about it while it flaps. Once it has not changed for ``settle`` it is handed
+and no RESOLVED about it while it flaps. Once it has not changed for ``settle`` (and the group
+is not blind) it is handed
 back to the policy, told what the ``[FLAPPING]`` mail said, so that one mail goes out if its
 state now differs from that. ``MonitoringBlind`` is never judged flapping.
 """
@@ -80,8 +81,13 @@ def plan_mail(
     flapping: FlappingConfig,
     repeat_interval: float,
     send_resolved: bool,
+    blind: bool = False,
 ) -> MailPlan:
-    """The group's mail after one evaluation, flapping instances held back (see the module)."""
+    """The group's mail after one evaluation, flapping instances held back (see the module).
+
+    While the group is ``blind`` no flapping instance settles: its state may be one the data
+    can no longer confirm, and a RESOLVED then would be a false all-clear.
+    """
     if not flapping.enabled:
         notification, states = plan_notification(
             group, prior, current, now, repeat_interval=repeat_interval, send_resolved=send_resolved
@@ -130,7 +136,7 @@ def plan_mail(
                 held[fp] = _as_mailed(state, record)
             continue
         last_change = now if changed else record.last_change
-        if now - last_change < flapping.settle:
+        if blind or now - last_change < flapping.settle:
             record = replace(record, last_change=last_change, changes=count)
             records.append(record)
             held[fp] = _as_mailed(state, record)

@@ -47,7 +47,7 @@ class Evaluations:
         self.changes: dict[str, list[float]] = {}
         self.records: dict[str, FlapRecord] = {}
 
-    def run(self, current: list[AlertState], at: float) -> list[str]:
+    def run(self, current: list[AlertState], at: float, blind: bool = False) -> list[str]:
         since = at - self.flapping.window
         history = FlapHistory(
             {fp: [t for t in ts if t > since] for fp, ts in self.changes.items()},
@@ -62,6 +62,7 @@ class Evaluations:
             flapping=self.flapping,
             repeat_interval=4 * 3600,
             send_resolved=True,
+            blind=blind,
         )
         for fp, _state in plan.update.changes:
             self.changes.setdefault(fp, []).append(at)
@@ -118,6 +119,17 @@ def test_a_flapping_alert_is_never_reported_resolved_while_it_flaps() -> None:
     # settled (10 min without change): one RESOLVED
     assert evaluations.run([], NOW + 180 + 600 + 120) == ["[RESOLVED] g: QueueDeep"]
     assert evaluations.run([], NOW + 180 + 600 + 180) == []
+
+
+def test_a_flapping_alert_does_not_settle_while_the_group_is_blind() -> None:
+    evaluations = Evaluations()
+    _flip(evaluations, 3)  # flapping, mailed as firing
+    assert evaluations.run(evaluations.next_states(firing=False), NOW + 180) == []
+    blind_spell = [NOW + 180 + 600 + 60 * i for i in range(1, 4)]
+    for at in blind_spell:  # the settle period has passed, but its data cannot be seen
+        assert evaluations.run(evaluations.states, at, blind=True) == []
+    assert evaluations.plan.flapping
+    assert evaluations.run(evaluations.states, blind_spell[-1] + 60) == ["[RESOLVED] g: QueueDeep"]
 
 
 def test_a_flap_that_settles_firing_after_it_was_mailed_not_firing_mails_firing() -> None:
