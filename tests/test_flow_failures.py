@@ -4,9 +4,9 @@ goes to a real SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,6 +20,20 @@ from tests.test_alerter_integration import MetricsEndpoint
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api", "own_flow_runs")]
 
 FLOW = "threshold-alert-check"
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    """A real Prometheus scraping a /metrics endpoint: what the flow succeeds against."""
+    endpoint = MetricsEndpoint()
+    with endpoint.server:
+        server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), [endpoint.target])
+        server.start()
+        try:
+            server.wait_for_series('up{job="stackwatch"} == 1')
+            yield server
+        finally:
+            server.stop()
 
 
 def _write_config(tmp_path: Path, smtp: SmtpServer, prometheus_url: str, repeat: str) -> str:
@@ -62,7 +76,7 @@ def test_a_failing_flow_mails_once_reminds_per_repeat_interval_and_mails_its_rec
     repeat: str,
     reminders: int,
     tmp_path: Path,
-    start_prometheus: Any,
+    prometheus: PrometheusServer,
     smtp_server: SmtpServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -82,18 +96,14 @@ def test_a_failing_flow_mails_once_reminds_per_repeat_interval_and_mails_its_rec
         assert str(reminder["Subject"]).startswith(f"[STILL FAILING] {FLOW}: ")
         assert f"{runs} failed runs since " in _text(reminder)
 
-    endpoint = MetricsEndpoint()
-    with endpoint.server:
-        prometheus: PrometheusServer = start_prometheus([endpoint.target])
-        prometheus.wait_for_series('up{job="stackwatch"} == 1')
-        _write_config(tmp_path, smtp_server, prometheus.url, repeat)
-        state = threshold_alert_check(config_path=config, return_state=True)
-        assert state.is_completed(), state.message
-        recovered = smtp_server.messages[1 + reminders :]
-        assert _subjects(recovered) == [f"[RECOVERED] {FLOW}: after 3 failed runs"]
-        assert "failing since " in _text(recovered[0])
+    _write_config(tmp_path, smtp_server, prometheus.url, repeat)
+    state = threshold_alert_check(config_path=config, return_state=True)
+    assert state.is_completed(), state.message
+    recovered = smtp_server.messages[1 + reminders :]
+    assert _subjects(recovered) == [f"[RECOVERED] {FLOW}: after 3 failed runs"]
+    assert "failing since " in _text(recovered[0])
 
-        # the next success is ordinary: no mail
-        state = threshold_alert_check(config_path=config, return_state=True)
-        assert state.is_completed(), state.message
+    # the next success is ordinary: no mail
+    state = threshold_alert_check(config_path=config, return_state=True)
+    assert state.is_completed(), state.message
     assert len(smtp_server.messages) == 2 + reminders
