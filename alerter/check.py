@@ -8,14 +8,14 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from email.message import EmailMessage
 
 from alerter.delivery import deliver
 from alerter.errors import AlerterError
 from alerter.evaluate import SeriesKey, Window, evaluate_blind, evaluate_rule, window_for
+from alerter.flapping import MailPlan, plan_mail
 from alerter.history import condition_starts, held_from
 from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState, BlindReason
-from alerter.notify import MailRenderer, plan_notification
+from alerter.notify import MailRenderer
 from alerter.rules import Rule, RuleSet, load_rules
 from alerter.silences import silenced_by
 from alerter.store import AlertStore
@@ -51,6 +51,8 @@ class AlertStatus:
     active_since: datetime | None
     summary: str
     silenced: bool = False
+    #: held out of mail until it settles (see ``alerter.flapping``)
+    flapping: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class CheckResult:
                 since = moment_text(a.active_since.timestamp() if a.active_since else None)
                 value = format_value(a.value) if a.value is not None else ""
                 state = a.state + (" (silenced)" if a.silenced else "")
+                state += " (flapping)" if a.flapping else ""
                 lines.append(
                     f"| {_md(a.alertname)} | {state} | {_md(labels)} | {value} | {since} "
                     f"| {_md(a.summary)} |"
@@ -246,7 +249,7 @@ def _owns(rule: Rule, state: AlertState) -> bool:
     )
 
 
-def _status(state: AlertState) -> AlertStatus:
+def _status(state: AlertState, flapping: frozenset[str] = frozenset()) -> AlertStatus:
     return AlertStatus(
         alertname=state.alertname,
         labels=dict(state.labels),
@@ -259,6 +262,7 @@ def _status(state: AlertState) -> AlertStatus:
         ),
         summary=state.summary,
         silenced=state.silenced_by is not None,
+        flapping=state.fingerprint in flapping,
     )
 
 
@@ -312,8 +316,6 @@ def run_check(
         )
         needed = frozenset(c for r in group_rules for c in collectors_of(r.expr))
         renderer = MailRenderer(config)
-        subject: str | None = None
-        message: EmailMessage | None = None
         with store.transaction():
             prior = store.group_states(group)
             reasons = scrape_reasons(facts, group, needed, prior) + reasons
@@ -353,22 +355,29 @@ def run_check(
                 else:
                     current.append(replace(old, state=RESOLVED, resolved_at=ts))
             current = _apply_silences(current, store, moment)
-            notification = None
+            plan: MailPlan | None = None
+            flapping = config.rules.flapping
             if notify:
-                notification, current = plan_notification(
+                plan = plan_mail(
                     group,
                     prior,
                     current,
+                    store.flap_history(group, ts - flapping.window),
                     ts,
+                    flapping=flapping,
                     repeat_interval=config.rules.repeat_interval,
                     send_resolved=config.rules.send_resolved,
+                    blind=blind,
                 )
-            if notification is not None:
-                subject = notification.subject
-                message = renderer.compose(notification, mailer, ts)
+                current = plan.states
+            mails = plan.mails if plan is not None else []
+            messages = [(n, renderer.compose(n, mailer, ts)) for n in mails]
+            subjects = [n.subject for n in mails]
             if not dry_run:
                 store.save_group(group, current, ts)
-                if notification is not None and message is not None:
+                if plan is not None:
+                    store.save_flapping(group, plan.update, ts, flapping.window)
+                for notification, message in messages:
                     store.enqueue(
                         group,
                         notification.subject,
@@ -390,12 +399,12 @@ def run_check(
     )
     return CheckResult(
         group=group,
-        alerts=[_status(s) for s in shown],
+        alerts=[_status(s, plan.flapping if plan is not None else frozenset()) for s in shown],
         sent=sent,
         queued=queued,
         blind=blind,
         errors=errors,
         dead=dead,
-        would_send=[subject] if dry_run and subject else [],
+        would_send=subjects if dry_run else [],
         dry_run=dry_run,
     )

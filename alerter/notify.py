@@ -2,7 +2,8 @@
 
 New firing alerts are mailed at once, still-firing ones again every ``repeat_interval``, and
 alerts that were mailed as firing get a resolved mail. Everything a group has to say after one
-evaluation goes into a single message.
+evaluation goes into a single message; alerts found flapping (``alerter.flapping``) get one
+``[FLAPPING]`` mail of their own.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from alerter.errors import AlerterError
 from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState
 from stackwatch import htmlmail
 from stackwatch.config import Config
-from stackwatch.format import compact_value, humanize_duration, moment_text
+from stackwatch.format import compact_value, format_duration, humanize_duration, moment_text
 from stackwatch.mail import Mailer
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
 TEXT_TEMPLATE = "alert.txt.j2"
 HTML_TEMPLATE = "alert.html.j2"
+FLAPPING_TEXT_TEMPLATE = "flapping.txt.j2"
+FLAPPING_HTML_TEMPLATE = "flapping.html.j2"
 MAIL_DOMAIN = "stackwatch.local"
 #: the longest label or annotation value a mail shows; longer ones are cut and marked
 VALUE_LIMIT = 2048
@@ -62,6 +65,25 @@ class Notification:
                 subject += f" (resolved: {names(self.resolved)})"
             return subject
         return f"[RESOLVED] {self.group}: {names(self.resolved)}"
+
+
+@dataclass(frozen=True)
+class FlapNotice:
+    """The one mail for alerts just found flapping: each with its changes within ``window``."""
+
+    group: str
+    alerts: tuple[tuple[AlertState, int], ...]
+    window: float
+    settle: float
+
+    @property
+    def fingerprints(self) -> frozenset[str]:
+        return frozenset(a.fingerprint for a, _ in self.alerts)
+
+    @property
+    def subject(self) -> str:
+        names = ", ".join(dict.fromkeys(a.alertname for a, _ in self.alerts))
+        return f"[FLAPPING] {self.group}: {names}"
 
 
 def plan_notification(
@@ -220,11 +242,32 @@ class MailRenderer:
             "grafana_url": self.config.links.grafana_url or "",
         }
 
-    def render(self, notification: Notification, now: float) -> tuple[str, str]:
+    def flapping_context(self, notice: FlapNotice, now: float) -> dict[str, Any]:
+        return {
+            "group": notice.group,
+            "subject": notice.subject,
+            "flapping": [
+                {**self.view(a, now), "changes": changes, "now_firing": a.state == FIRING}
+                for a, changes in notice.alerts
+            ],
+            "window": format_duration(notice.window),
+            "settle": format_duration(notice.settle),
+            "now": moment_text(now),
+            "prometheus_url": self.prometheus_url,
+            "prefect_ui_url": self.config.links.prefect_ui_url or "",
+            "grafana_url": self.config.links.grafana_url or "",
+        }
+
+    def render(self, notification: Notification | FlapNotice, now: float) -> tuple[str, str]:
         """Text and HTML bodies; a broken override falls back to the built-in templates."""
-        context = self.context(notification, now)
+        if isinstance(notification, FlapNotice):
+            context = self.flapping_context(notification, now)
+            names = (FLAPPING_TEXT_TEMPLATE, FLAPPING_HTML_TEMPLATE)
+        else:
+            context = self.context(notification, now)
+            names = (TEXT_TEMPLATE, HTML_TEMPLATE)
         try:
-            return self._render(self.env, context)
+            return self._render(self.env, context, names)
         except TemplateError as exc:
             if self.fallback is None:
                 raise AlerterError(f"mail template: {exc}") from exc
@@ -233,22 +276,30 @@ class MailRenderer:
                 self.config.rules.templates_dir,
                 exc,
             )
-            return self._render(self.fallback, context)
+            return self._render(self.fallback, context, names)
 
     @staticmethod
-    def _render(env: SandboxedEnvironment, context: dict[str, Any]) -> tuple[str, str]:
-        text = env.get_template(TEXT_TEMPLATE).render(context)
-        html = env.get_template(HTML_TEMPLATE).render(context)
+    def _render(
+        env: SandboxedEnvironment, context: dict[str, Any], names: tuple[str, str]
+    ) -> tuple[str, str]:
+        text = env.get_template(names[0]).render(context)
+        html = env.get_template(names[1]).render(context)
         return text, html
 
-    def compose(self, notification: Notification, mailer: Mailer, now: float) -> EmailMessage:
+    def compose(
+        self, notification: Notification | FlapNotice, mailer: Mailer, now: float
+    ) -> EmailMessage:
         """The complete message, with threading headers that keep a group in one thread."""
         text, html = self.render(notification, now)
         thread = f"<{_slug(notification.group)}.alerts@{MAIL_DOMAIN}>"
+        if isinstance(notification, FlapNotice):
+            status = "flapping"
+        else:
+            status = "firing" if notification.firing else "resolved"
         headers: Mapping[str, str] = {
             "References": thread,
             "In-Reply-To": thread,
             "X-Stackwatch-Group": notification.group,
-            "X-Stackwatch-Status": "firing" if notification.firing else "resolved",
+            "X-Stackwatch-Status": status,
         }
         return mailer.compose(notification.subject, text, html, headers=headers)

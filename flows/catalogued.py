@@ -7,7 +7,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from prefect import Flow, flow
 
-from flows.hooks import notify_failure
+from flows.hooks import notify_failure, notify_recovery
 from stackwatch.catalog import FLOWS, FlowSpec
 
 P = ParamSpec("P")
@@ -27,7 +27,8 @@ def spec_of(function: Callable[..., Any]) -> FlowSpec:
 
 
 def catalogued_flow() -> Callable[[Callable[P, R]], Flow[P, R]]:
-    """A flow named and described by its catalogue entry; one that mails gets the failure mail.
+    """A flow named and described by its catalogue entry; one that mails gets the failure mail
+    (once per failing streak, see ``flows.hooks``) and, on completion, the recovered mail.
 
     Its run timeout is the entry's ``run_timeout``, well under the time between two runs: a run
     that hangs ends Failed (and is mailed) instead of having every later run cancelled.
@@ -41,6 +42,7 @@ def catalogued_flow() -> Callable[[Callable[P, R]], Flow[P, R]]:
             timeout_seconds=spec.run_timeout,
             on_failure=[notify_failure] if spec.mails else None,
             on_crashed=[notify_failure] if spec.mails else None,
+            on_completion=[notify_recovery] if spec.mails else None,
         )(function)
 
     return decorate

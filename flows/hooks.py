@@ -1,13 +1,20 @@
-"""State hooks: mail the people on call when a flow run fails or crashes after its retries.
+"""State hooks: mail the people on call when a flow starts failing, remind them while it keeps
+failing, and mail once when it recovers.
 
-Prefect's open-source server has no email action, so the hooks use stackwatch's mailer (SMTP, or
-the outbox folder when no SMTP host is configured) and its HTML mail layout.
+A failed or crashed run (after its retries) counts in the flow's failing streak, kept in the
+state database so that it survives restarts and is shared by every process: the first failed
+run is mailed, later ones only once ``rules.repeat_interval`` has passed since the last mail,
+and the first successful run after a mailed failure is mailed as recovered. Prefect's
+open-source server has no email action, so the hooks use stackwatch's mailer (SMTP, or the
+outbox folder when no SMTP host is configured) and its HTML mail layout.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+import sqlite3
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,13 +25,17 @@ from prefect.client.schemas.objects import FlowRun, State
 from prefect.logging.loggers import flow_run_logger
 from prefect.settings import PREFECT_API_URL
 
+from alerter.store import AlertStore, FlowFailure
+from alerter.store.flow_failures import FIRST, REMINDER
 from stackwatch import htmlmail
 from stackwatch.config import Config, load_config
 from stackwatch.errors import StackwatchError
+from stackwatch.format import format_duration, moment_text
 from stackwatch.links import run_url, ui_url
 from stackwatch.mail import Mailer
 
 TEMPLATE = "flow-failure.html.j2"
+RECOVERED_TEMPLATE = "flow-recovered.html.j2"
 
 log = logging.getLogger(__name__)
 
@@ -39,53 +50,185 @@ def run_link(config: Config, flow_run_id: object) -> str:
     return run_url(ui_url(config, PREFECT_API_URL.value()), str(flow_run_id))
 
 
+def _render(name: str, text: str, **context: Any) -> str:
+    try:
+        return _environment().get_template(name).render(**context)
+    except jinja2.TemplateError as exc:
+        # flows/ may be a mounted folder: a missing or broken template must not stop the mail
+        log.error("flow mail template %s cannot be rendered: %s", name, exc)
+        return f"<pre>{html.escape(text)}</pre>"
+
+
+def _streak_text(streak: FlowFailure) -> str:
+    return f"{streak.failed_runs} failed runs since {moment_text(streak.failing_since)}"
+
+
 def failure_message(
-    flow_name: str, flow_run: FlowRun, state: State[Any], link: str
+    flow_name: str,
+    flow_run: FlowRun,
+    state: State[Any],
+    link: str,
+    streak: FlowFailure | None = None,
+    repeat_interval: float | None = None,
 ) -> tuple[str, str, str]:
-    """Subject, text and HTML of the mail for a failed or crashed run."""
+    """Subject, text and HTML of the mail for a failed or crashed run; with a ``streak`` of
+    more than one run, the reminder that the flow is still failing."""
     outcome = state.type.value  # FAILED or CRASHED
     error = state.message or state.name or outcome
-    subject = f"[{outcome}] {flow_name}: {error.splitlines()[0][:160]}"
+    reminder = streak is not None and streak.failed_runs > 1
+    prefix = "STILL FAILING" if reminder else outcome
+    subject = f"[{prefix}] {flow_name}: {error.splitlines()[0][:160]}"
     started = flow_run.start_time.isoformat() if flow_run.start_time else "not started"
+    failing = _streak_text(streak) if streak is not None and reminder else ""
+    if failing and repeat_interval is not None:
+        failing += f"; reminded at most every {format_duration(repeat_interval)}"
     text = (
         f"Flow {flow_name} ended {state.name} (run {flow_run.name}).\n\n"
-        f"Error: {error}\n\n"
+        + (f"Still failing: {failing}.\n\n" if failing else "")
+        + f"Error: {error}\n\n"
         f"Run: {link}\n"
         f"Started: {started}\n"
         f"Attempts: {flow_run.run_count}\n"
     )
-    try:
-        body = (
-            _environment()
-            .get_template(TEMPLATE)
-            .render(
-                subject=subject,
-                flow_name=flow_name,
-                state_name=state.name or outcome,
-                run_name=flow_run.name or "",
-                error=error,
-                link=link,
-                started=started,
-                attempts=flow_run.run_count,
-            )
-        )
-    except jinja2.TemplateError as exc:
-        # flows/ may be a mounted folder: a missing or broken template must not stop the mail
-        log.error("failure mail template %s cannot be rendered: %s", TEMPLATE, exc)
-        body = f"<pre>{html.escape(text)}</pre>"
+    body = _render(
+        TEMPLATE,
+        text,
+        subject=subject,
+        flow_name=flow_name,
+        state_name=state.name or outcome,
+        run_name=flow_run.name or "",
+        error=error,
+        link=link,
+        started=started,
+        attempts=flow_run.run_count,
+        failing=failing,
+    )
     return subject, text, body
 
 
+def recovered_message(
+    flow_name: str, flow_run: FlowRun, streak: FlowFailure, link: str
+) -> tuple[str, str, str]:
+    """Subject, text and HTML of the mail for the first successful run after failed ones."""
+    runs = "run" if streak.failed_runs == 1 else "runs"
+    subject = f"[RECOVERED] {flow_name}: after {streak.failed_runs} failed {runs}"
+    since = moment_text(streak.failing_since)
+    last_error = streak.last_error.splitlines()[0][:500] if streak.last_error else ""
+    text = (
+        f"Flow {flow_name} ran successfully again (run {flow_run.name}).\n\n"
+        f"It had been failing since {since}: {streak.failed_runs} failed {runs}.\n"
+        f"Last error: {last_error}\n\n"
+        f"Run: {link}\n"
+    )
+    body = _render(
+        RECOVERED_TEMPLATE,
+        text,
+        subject=subject,
+        flow_name=flow_name,
+        run_name=flow_run.name or "",
+        since=since,
+        failed_runs=streak.failed_runs,
+        runs=runs,
+        last_error=last_error,
+        link=link,
+    )
+    return subject, text, body
+
+
+def _record_failure(
+    config: Config, flow_name: str, error: str, logger: Any
+) -> tuple[FlowFailure | None, str | None]:
+    """The flow's streak and the mail due; without the database, every failure is mailed
+    (a duplicate is better than silence)."""
+    try:
+        with AlertStore(config.state.path) as store:
+            return store.record_failure(flow_name, error, time.time(), config.rules.repeat_interval)
+    except (StackwatchError, sqlite3.Error) as exc:
+        logger.error("cannot record the failure in the state database, mailing it: %s", exc)
+        return None, FIRST
+
+
+def _give_back(config: Config, streak: FlowFailure | None, previous: float | None) -> None:
+    if streak is None:
+        return
+    try:
+        with AlertStore(config.state.path) as store:
+            store.mail_failed(streak, previous)
+    except (StackwatchError, sqlite3.Error) as exc:
+        log.error("cannot record in the state database that the failure mail failed: %s", exc)
+
+
 def notify_failure(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
-    """``on_failure`` / ``on_crashed`` hook: one mail naming the flow, the error and the run."""
+    """``on_failure`` / ``on_crashed`` hook: counts the run in the flow's failing streak and
+    mails when the streak starts or a reminder is due, naming the flow, the error and the run."""
     logger = flow_run_logger(flow_run, flow)
     try:
         config = load_config(flow_run.parameters.get("config_path"))
-        link = run_link(config, flow_run.id)
-        mailer = Mailer(config.smtp)
-        subject, text, body = failure_message(flow.name, flow_run, state, link)
-        mailer.send(mailer.compose(subject, text, body))
     except StackwatchError as exc:
         logger.error("could not send the failure mail for this run: %s", exc)
         return
+    error = state.message or state.name or state.type.value
+    streak, due = _record_failure(config, flow.name, error, logger)
+    if due is None and streak is not None:
+        logger.info(
+            "failure not mailed again: %s (last mail %s; reminders every %s)",
+            _streak_text(streak),
+            moment_text(streak.last_mailed),
+            format_duration(config.rules.repeat_interval),
+        )
+        return
+    try:
+        link = run_link(config, flow_run.id)
+        mailer = Mailer(config.smtp)
+        subject, text, body = failure_message(
+            flow.name,
+            flow_run,
+            state,
+            link,
+            streak if due == REMINDER else None,
+            config.rules.repeat_interval,
+        )
+        mailer.send(mailer.compose(subject, text, body))
+    except StackwatchError as exc:
+        _give_back(config, streak, None if due == FIRST else _previous_mail(streak))
+        logger.error("could not send the failure mail for this run: %s", exc)
+        return
     logger.info("failure mail sent via %s: %s", mailer.describe(), subject)
+
+
+def _previous_mail(streak: FlowFailure | None) -> float | None:
+    # the reminder's claim moved last_mailed to now; giving it back to the streak's start
+    # makes the next failed run due at once, which is what a lost reminder needs
+    return streak.failing_since if streak is not None else None
+
+
+def notify_recovery(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
+    """``on_completion`` hook: ends the flow's failing streak; one mail if it was mailed."""
+    logger = flow_run_logger(flow_run, flow)
+    try:
+        config = load_config(flow_run.parameters.get("config_path"))
+        with AlertStore(config.state.path) as store:
+            streak = store.record_success(flow.name)
+    except (StackwatchError, sqlite3.Error) as exc:
+        logger.error("could not read the flow's failing streak from the state database: %s", exc)
+        return
+    if streak is None:
+        return
+    if streak.last_mailed is None:
+        logger.info("recovered after %s; its failure was never mailed", _streak_text(streak))
+        return
+    try:
+        mailer = Mailer(config.smtp)
+        subject, text, body = recovered_message(
+            flow.name, flow_run, streak, run_link(config, flow_run.id)
+        )
+        mailer.send(mailer.compose(subject, text, body))
+    except StackwatchError as exc:
+        logger.error("could not send the recovered mail, trying on the next run: %s", exc)
+        try:
+            with AlertStore(config.state.path) as store:
+                store.restore_failure(streak)
+        except (StackwatchError, sqlite3.Error) as store_exc:
+            logger.error("cannot keep the failing streak in the state database: %s", store_exc)
+        return
+    logger.info("recovered mail sent via %s: %s", mailer.describe(), subject)

@@ -12,8 +12,15 @@ import pytest
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Crashed, Failed
 
+from alerter.store import FlowFailure
 from flows.flow_history import daily_report, read_flow_runs
-from flows.hooks import failure_message, notify_failure, run_link
+from flows.hooks import (
+    failure_message,
+    notify_failure,
+    notify_recovery,
+    recovered_message,
+    run_link,
+)
 from flows.retry import retry_on
 from flows.serve import build_deployments, load_flow, parse_overrides, parse_schedule
 from stackwatch.catalog import FLOWS
@@ -68,6 +75,8 @@ def test_each_flow_is_named_described_and_hooked_by_its_catalogue_entry() -> Non
         assert (flow.name, flow.description) == (spec.name, spec.description)
         hooks = [notify_failure] if spec.mails else []
         assert (flow.on_failure_hooks, flow.on_crashed_hooks) == (hooks, hooks), spec.name
+        recovery = [notify_recovery] if spec.mails else []
+        assert flow.on_completion_hooks == recovery, spec.name
 
 
 def shortest_gap(cron: str) -> float:
@@ -172,6 +181,38 @@ def test_failure_mail_goes_out_when_its_html_template_is_broken(
     assert subject == "[FAILED] threshold-alert-check: disk <full>"
     assert "disk <full>" in text
     assert "disk &lt;full&gt;" in html
+
+
+STREAK = FlowFailure(
+    "threshold-alert-check",
+    failing_since=datetime(2026, 11, 27, 5, 0, tzinfo=UTC).timestamp(),
+    failed_runs=3,
+    last_failed=datetime(2026, 11, 27, 6, 0, tzinfo=UTC).timestamp(),
+    last_error="disk <full>\nmore",
+    last_mailed=None,
+)
+
+
+def test_reminder_mail_says_still_failing_since_when_and_how_many_runs() -> None:
+    state = Failed(message="disk <full>")
+    subject, text, html = failure_message(
+        "threshold-alert-check", _flow_run(), state, "http://x", STREAK, 4 * 3600
+    )
+    assert subject == "[STILL FAILING] threshold-alert-check: disk <full>"
+    assert "Still failing: 3 failed runs since 2026-11-27 05:00:00 UTC" in text
+    assert "reminded at most every 4h" in text
+    assert "3 failed runs since 2026-11-27 05:00:00 UTC" in html
+
+
+def test_recovered_mail_says_since_when_it_failed_and_its_last_error() -> None:
+    subject, text, html = recovered_message(
+        "threshold-alert-check", _flow_run(), STREAK, "http://prefect/runs/flow-run/1"
+    )
+    assert subject == "[RECOVERED] threshold-alert-check: after 3 failed runs"
+    assert "failing since 2026-11-27 05:00:00 UTC: 3 failed runs" in text
+    assert "Last error: disk <full>" in text
+    assert "disk &lt;full&gt;" in html
+    assert 'href="http://prefect/runs/flow-run/1"' in html
 
 
 def test_crash_mail_says_crashed() -> None:

@@ -1,4 +1,5 @@
-"""Durable alert state in SQLite (WAL): alert instances, firing episodes, the mail outbox, silences.
+"""Durable alert state in SQLite (WAL): alert instances, firing episodes, the mail outbox, silences,
+flap detection's change history and the failing streaks of flows.
 
 Every read-modify-write of a group's state runs in one ``BEGIN IMMEDIATE`` transaction, so two
 evaluations at once serialise instead of both sending the same notification.
@@ -10,14 +11,24 @@ from datetime import datetime
 
 from alerter.store.alerts import AlertRecord, AlertTables
 from alerter.store.database import SCHEMA_VERSION, StoreError
+from alerter.store.flapping import FlapTables
+from alerter.store.flow_failures import FlowFailure, FlowFailureTable
 from alerter.store.outbox import Outbox, QueuedMail
 from alerter.store.silences import SilenceTable
 
-__all__ = ["SCHEMA_VERSION", "AlertRecord", "AlertStore", "QueuedMail", "StoreError"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "AlertRecord",
+    "AlertStore",
+    "FlowFailure",
+    "QueuedMail",
+    "StoreError",
+]
 
 
-class AlertStore(AlertTables, Outbox, SilenceTable):
-    """The state database: alerts, outbox and silences over one connection."""
+class AlertStore(AlertTables, Outbox, SilenceTable, FlapTables, FlowFailureTable):
+    """The state database: alerts, outbox, silences, flapping and flow failures over one
+    connection."""
 
     def prune(self, before: datetime) -> int:
         """Forget resolved alerts, episodes and sent mail that ended before ``before``."""
@@ -25,4 +36,5 @@ class AlertStore(AlertTables, Outbox, SilenceTable):
         with self.transaction() as db:
             removed = self._forget_resolved(db, cutoff) + self._forget_sent(db, cutoff)
             self._forget_expired(db, cutoff)
+            self._forget_changes(db, cutoff)
         return removed

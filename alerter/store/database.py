@@ -12,7 +12,7 @@ from typing import Self
 
 from alerter.errors import AlerterError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -74,6 +74,30 @@ CREATE TABLE IF NOT EXISTS silences (
     created_by TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alert_changes (
+    fingerprint TEXT NOT NULL,
+    grp         TEXT NOT NULL,
+    at          REAL NOT NULL,
+    state       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alert_changes_group ON alert_changes (grp, fingerprint, at);
+CREATE TABLE IF NOT EXISTS flapping (
+    fingerprint  TEXT PRIMARY KEY,
+    grp          TEXT NOT NULL,
+    since        REAL NOT NULL,
+    last_change  REAL NOT NULL,
+    changes      INTEGER NOT NULL,
+    mailed_state TEXT NOT NULL,
+    mailed_at    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS flow_failures (
+    flow          TEXT PRIMARY KEY,
+    failing_since REAL NOT NULL,
+    failed_runs   INTEGER NOT NULL,
+    last_failed   REAL NOT NULL,
+    last_error    TEXT NOT NULL,
+    last_mailed   REAL
+);
 """
 
 
@@ -87,6 +111,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE outbox ADD COLUMN dead_to TEXT",
         "ALTER TABLE outbox ADD COLUMN alerts TEXT",
     ),
+    # alert_changes and flapping (flap detection), flow_failures (failure mail per streak):
+    # new tables only, which the schema's CREATE TABLE IF NOT EXISTS makes
+    (),
 )
 
 

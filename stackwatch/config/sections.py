@@ -211,6 +211,31 @@ def default_rule_paths() -> list[str]:
         return ["rules/*.yml"]  # reported as missing when the rules are loaded
 
 
+class FlappingConfig(_Model):
+    """Flap detection: an alert changing state more than ``changes`` times within ``window`` is
+    mailed once as flapping, then not again until it has not changed for ``settle``."""
+
+    enabled: bool = True
+    changes: int = 4
+    window: Duration = 3600.0
+    settle: Duration = 1800.0
+
+    @field_validator("changes", mode="before")
+    @classmethod
+    def _changes_in_range(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 1000:
+            raise ValueError("must be a whole number from 2 to 1000")
+        return value
+
+    @field_validator("window", "settle")
+    @classmethod
+    def _span_in_range(cls, value: float) -> float:
+        # the change history kept per alert spans ``window``: a day bounds it
+        if not 1 <= value <= 86400:
+            raise ValueError("must be from 1s to 1d")
+        return value
+
+
 class RulesConfig(_Model):
     paths: list[str] = Field(
         default_factory=default_rule_paths,
@@ -220,6 +245,7 @@ class RulesConfig(_Model):
     repeat_interval: Duration = 4 * 3600.0
     send_resolved: bool = True
     templates_dir: Path | None = None
+    flapping: FlappingConfig = FlappingConfig()
 
 
 class StateConfig(_Model):

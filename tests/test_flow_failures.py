@@ -1,0 +1,109 @@
+"""Failure mail per failing streak, on a real Prefect server (test harness): a check flow whose
+Prometheus is unreachable fails run after run, then succeeds against a real Prometheus; mail
+goes to a real SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from flows import checks
+from flows.checks import threshold_alert_check
+from tests.support.procs import free_port
+from tests.support.prometheus import PrometheusServer
+from tests.support.smtp import SmtpServer
+from tests.test_alerter_integration import MetricsEndpoint
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api", "own_flow_runs")]
+
+FLOW = "threshold-alert-check"
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    """A real Prometheus scraping a /metrics endpoint: what the flow succeeds against."""
+    endpoint = MetricsEndpoint()
+    with endpoint.server:
+        server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), [endpoint.target])
+        server.start()
+        try:
+            server.wait_for_series('up{job="stackwatch"} == 1')
+            yield server
+        finally:
+            server.stop()
+
+
+def _write_config(tmp_path: Path, smtp: SmtpServer, prometheus_url: str, repeat: str) -> str:
+    rules = tmp_path / "rules.yml"
+    rules.write_text(
+        f"""
+groups:
+  - name: {FLOW}
+    rules:
+      - alert: Never
+        expr: 'vector(0) > 1'
+"""
+    )
+    config = tmp_path / "stackwatch.yml"
+    config.write_text(
+        f"""
+docker: {{enabled: false}}
+prometheus: {{url: "{prometheus_url}", retries: 0, timeout: 5s}}
+smtp: {{host: 127.0.0.1, port: {smtp.port}, tls: none, from: stackwatch@example.org,
+        to: [ops@example.org]}}
+state: {{path: "{tmp_path / "stackwatch.db"}"}}
+rules: {{paths: ["{rules}"], repeat_interval: {repeat}}}
+"""
+    )
+    return str(config)
+
+
+def _subjects(messages: list[EmailMessage]) -> list[str]:
+    return [str(m["Subject"]).strip() for m in messages]
+
+
+def _text(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
+@pytest.mark.parametrize(("repeat", "reminders"), [("4h", 0), ("0s", 2)])
+def test_a_failing_flow_mails_once_reminds_per_repeat_interval_and_mails_its_recovery(
+    repeat: str,
+    reminders: int,
+    tmp_path: Path,
+    prometheus: PrometheusServer,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three failed runs then a successful one: one failure mail (plus a reminder per run
+    once ``repeat_interval`` has passed, here 0s), then one recovered mail."""
+    monkeypatch.setattr(checks.evaluate_rules, "retry_delay_seconds", [0.05, 0.05, 0.05])
+    dead = f"http://127.0.0.1:{free_port()}"
+    config = _write_config(tmp_path, smtp_server, dead, repeat)
+    for _ in range(3):
+        state = threshold_alert_check(config_path=config, return_state=True)
+        assert state.is_failed()
+    subjects = _subjects(smtp_server.messages)
+    assert len(subjects) == 1 + reminders, subjects
+    assert subjects[0].startswith(f"[FAILED] {FLOW}: ")
+    assert "unreachable" in subjects[0]
+    for reminder, runs in zip(smtp_server.messages[1:], (2, 3), strict=False):
+        assert str(reminder["Subject"]).startswith(f"[STILL FAILING] {FLOW}: ")
+        assert f"{runs} failed runs since " in _text(reminder)
+
+    _write_config(tmp_path, smtp_server, prometheus.url, repeat)
+    state = threshold_alert_check(config_path=config, return_state=True)
+    assert state.is_completed(), state.message
+    recovered = smtp_server.messages[1 + reminders :]
+    assert _subjects(recovered) == [f"[RECOVERED] {FLOW}: after 3 failed runs"]
+    assert "failing since " in _text(recovered[0])
+
+    # the next success is ordinary: no mail
+    state = threshold_alert_check(config_path=config, return_state=True)
+    assert state.is_completed(), state.message
+    assert len(smtp_server.messages) == 2 + reminders
