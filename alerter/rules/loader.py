@@ -29,7 +29,7 @@ from alerter.rules.problems import (
 )
 from alerter.rules.promtool import check_expressions
 from alerter.rules.schema import AlertingRuleSchema, Labels, RuleFileSchema
-from stackwatch.yamlfile import yaml_error
+from stackwatch.yamlfile import FileTooLargeError, not_utf8, read_bounded, yaml_error
 
 _LABELS: TypeAdapter[dict[str, str]] = TypeAdapter(Labels)
 _GROUP_NAME = re.compile(
@@ -67,14 +67,8 @@ def load_file(filename: str, text: str) -> FileRules:
     result = FileRules(filename)
     try:
         document = parse_document(text)
-    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, ESC...)
-        result.add_problem((), *_unacceptable(text, exc.position, exc.character))
-        return result
-    except RecursionError:  # thousands of nested brackets: valid YAML, but no rule file
-        result.add_problem((), 1, None, "invalid YAML: nested too deeply")
-        return result
     except yaml.YAMLError as exc:
-        line, message = yaml_error(exc)
+        line, message = yaml_error(exc, text)
         result.add_problem((), line, None, message)
         return result
     if document is None:
@@ -151,20 +145,6 @@ def _rule(
     )
 
 
-def _unacceptable(text: str, position: int, character: int) -> tuple[int, None, str]:
-    line = text.count("\n", 0, position) + 1
-    column = position - (text.rfind("\n", 0, position) + 1) + 1
-    return line, None, f"invalid YAML: unacceptable character #x{character:04x} in column {column}"
-
-
-def _not_utf8(data: bytes, start: int) -> tuple[int, None, str]:
-    """Where the first byte that is not UTF-8 is: its line, and the message with its column."""
-    line_start = data.rfind(b"\n", 0, start) + 1
-    column = len(data[line_start:start].decode("utf-8", errors="replace")) + 1
-    line = data.count(b"\n", 0, start) + 1
-    return line, None, f"not UTF-8 text (byte 0x{data[start]:02x} in column {column})"
-
-
 def expand_paths(patterns: Iterable[str]) -> list[str]:
     """Expand globs; a pattern that matches nothing is kept, so it is reported as missing."""
     files: list[str] = []
@@ -191,16 +171,20 @@ def load_rules(patterns: Iterable[str], *, check_promql: bool = False) -> RuleSe
     exprs: list[Expression] = []
     for filename in files:
         try:
-            data = Path(filename).read_bytes()
+            data = read_bounded(filename)
         except OSError as exc:
             problems.append(RuleProblem(filename, None, None, f"cannot read: {exc.strerror}"))
+            continue
+        except FileTooLargeError as exc:
+            problems.append(RuleProblem(filename, None, None, str(exc)))
             continue
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             text = data.decode("utf-8", errors="replace")  # only to guess the groups it names
             loaded = FileRules(filename)
-            loaded.add_problem((), *_not_utf8(data, exc.start))
+            line, message = not_utf8(data, exc.start)
+            loaded.add_problem((), line, None, message)
         else:
             loaded = load_file(filename, text)
         guessed = tuple(dict.fromkeys(m.group(1).strip() for m in _GROUP_NAME.finditer(text)))
