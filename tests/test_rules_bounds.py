@@ -1,0 +1,95 @@
+"""Rules Prometheus refuses to load are problems of ``rules check``: template syntax errors such
+as an unclosed ``{{``, and ``for``/``keep_firing_for`` values out of range. The evaluation
+renders a broken template as its raw text with a warning, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from alerter.templating import render
+from stackwatch.cli import main
+
+RULE = """groups:
+  - name: g
+    rules:
+      - alert: A
+        expr: up == 0
+        {field}: {value}
+        annotations:
+          summary: {summary}
+"""
+
+
+def check(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> list[str]:
+    path = tmp_path / "x.yml"
+    path.write_text(text)
+    assert main(["rules", "check", str(path)]) == 1
+    return [line.removeprefix(f"{path}:") for line in capsys.readouterr().out.splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("summary", "message"),
+    [
+        ('"{{ $labels.instance"', "unclosed action"),
+        ('"down {{ $labels.instance }} since {{ $value"', "unclosed action"),
+        ('"{{/* a comment"', "unclosed comment"),
+        ('"{{/* a comment */ x }}"', "comment ends before closing delimiter"),
+    ],
+)
+def test_a_template_syntax_error_is_a_problem(
+    summary: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = RULE.format(field="for", value="5m", summary=summary)
+    assert check(tmp_path, capsys, text) == [f"8: A: annotation 'summary': template: {message}"]
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_promtool_refuses_an_unclosed_action_too(tmp_path: Path) -> None:
+    path = tmp_path / "x.yml"
+    path.write_text(RULE.format(field="for", value="5m", summary='"{{ $labels.instance"'))
+    result = subprocess.run(
+        ["promtool", "check", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert 'annotation "summary": template: __alert_A:1: unclosed action' in result.stderr
+
+
+def test_the_evaluation_renders_a_broken_template_as_its_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="alerter.templating"):
+        text = render("down: {{ $labels.instance", {"instance": "a"}, 1.0)
+    assert text == "<error expanding template: unclosed action> down: {{ $labels.instance"
+    assert "unclosed action" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("for", "99999999y", "99999999y"),
+        ("for", "31d", "31d"),
+        ("for", "9" * 400 + "y", "9" * 20 + "…"),
+        ("keep_firing_for", "300y", "300y"),
+    ],
+)
+def test_an_absurd_duration_is_out_of_range(
+    field: str, value: str, shown: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = RULE.format(field=field, value=value, summary="down")
+    assert check(tmp_path, capsys, text) == [
+        f"6: A: {field}: {shown} is out of range: use at most 30d"
+    ]
+
+
+@pytest.mark.parametrize("field", ["for", "keep_firing_for"])
+def test_thirty_days_is_allowed(
+    field: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "x.yml"
+    path.write_text(RULE.format(field=field, value="30d", summary="down"))
+    assert main(["rules", "check", str(path)]) == 0
