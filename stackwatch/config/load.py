@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from stackwatch.config.deadlines import deadline_problems
 from stackwatch.config.sections import Config
 from stackwatch.errors import ConfigError
 from stackwatch.yamlfile import (
@@ -108,9 +109,16 @@ def parse_config(
         )
     data = apply_overrides(data, os.environ if environ is None else environ)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigValidationError(_validation_problems(exc, filename, index)) from None
+    problems = [
+        ConfigProblem(filename, line_for(index, loc), format_loc(loc), message)
+        for loc, message in deadline_problems(config)
+    ]
+    if problems:
+        raise ConfigValidationError(problems)
+    return config
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
