@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
+from alerter import template_limits
 from alerter.delivery import deliver
 from alerter.errors import AlerterError
 from alerter.evaluate import Window, evaluate_blind, evaluate_rule, window_for
@@ -293,7 +294,8 @@ def run_check(
         renderer = MailRenderer(config)
         subject: str | None = None
         message: EmailMessage | None = None
-        with store.transaction():
+        # the database stays locked while annotations render: their time together is bounded
+        with store.transaction(), template_limits.evaluation_budget():
             prior = store.group_states(group)
             reasons = scrape_reasons(facts, group, needed, prior) + reasons
             blind = bool(reasons)

@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from alerter import template_limits
 from alerter.model import (
     BLIND_ALERT,
     FIRING,
@@ -92,8 +93,9 @@ def _runs(series: Sequence[Series], window: Window) -> list[_Run]:
 
 def _render_labels(rule: Rule, labels: Mapping[str, str], value: float | None) -> dict[str, str]:
     out = dict(labels)
-    for name, template in rule.labels.items():
-        out[name] = render(template, labels, value)
+    with template_limits.outside_budget():
+        for name, template in rule.labels.items():
+            out[name] = render(template, labels, value)
     out["alertname"] = rule.alert
     return out
 
