@@ -9,6 +9,8 @@ PyYAML's own loaders compose in a moment but whose data every walk over it expan
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -83,16 +85,20 @@ def load(text: str) -> Any:
     return yaml.load(text, Loader=BoundedLoader)  # noqa: S506 - BoundedLoader is a SafeLoader
 
 
-class FileTooLargeError(ValueError):
-    """A file larger than ``MAX_BYTES``, left unread."""
+class YamlFileError(ValueError):
+    """A file left unread: not a regular file (a named pipe would block), or too large."""
 
 
 def read_bounded(path: str | Path, max_bytes: int = MAX_BYTES) -> bytes:
-    """The bytes of ``path``; raises OSError, or FileTooLargeError past ``max_bytes``."""
-    with Path(path).open("rb") as file:
+    """The bytes of ``path``; raises OSError, or YamlFileError for a file that is not regular
+    (checked on the open file, which a named pipe does not block) or is past ``max_bytes``."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise YamlFileError("not a regular file: not read")
         data = file.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise FileTooLargeError(f"larger than {max_bytes // 1024 // 1024} MiB: not read")
+        raise YamlFileError(f"larger than {max_bytes // 1024 // 1024} MiB: not read")
     return data
 
 

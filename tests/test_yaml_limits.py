@@ -7,6 +7,7 @@ where the other rule files still evaluate.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -122,3 +123,22 @@ def test_evaluate_goes_on_past_an_alias_bomb(
     assert re.search(r"\nDiskAlmostFull +firing +host=nas", out)
     assert "sent: [FIRING:2] outage-test: DiskAlmostFull, MonitoringBlind" in out
     endpoint.lines.clear()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("command", ["rules", "config"])
+def test_a_named_pipe_is_refused_not_waited_on(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "pipe.yml"
+    os.mkfifo(path)  # nothing ever writes to it: reading it would wait forever
+    argv = (
+        ["rules", "check", str(path)]
+        if command == "rules"
+        else ["config", "check", "-c", str(path)]
+    )
+    started = time.monotonic()
+    assert main(argv) == (1 if command == "rules" else 2)
+    assert time.monotonic() - started < within(3.0)
+    captured = capsys.readouterr()
+    assert f"{path}: not a regular file: not read" in (captured.out + captured.err).splitlines()

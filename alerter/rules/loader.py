@@ -29,7 +29,7 @@ from alerter.rules.problems import (
 )
 from alerter.rules.promtool import check_expressions
 from alerter.rules.schema import AlertingRuleSchema, Labels, RuleFileSchema
-from stackwatch.yamlfile import FileTooLargeError, not_utf8, read_bounded, yaml_error
+from stackwatch.yamlfile import YamlFileError, not_utf8, read_bounded, yaml_error
 
 _LABELS: TypeAdapter[dict[str, str]] = TypeAdapter(Labels)
 _GROUP_NAME = re.compile(
@@ -175,7 +175,7 @@ def load_rules(patterns: Iterable[str], *, check_promql: bool = False) -> RuleSe
         except OSError as exc:
             problems.append(RuleProblem(filename, None, None, f"cannot read: {exc.strerror}"))
             continue
-        except FileTooLargeError as exc:
+        except YamlFileError as exc:
             problems.append(RuleProblem(filename, None, None, str(exc)))
             continue
         try:

@@ -15,7 +15,7 @@ from stackwatch.config.deadlines import deadline_problems
 from stackwatch.config.sections import Config
 from stackwatch.errors import ConfigError
 from stackwatch.yamlfile import (
-    FileTooLargeError,
+    YamlFileError,
     format_loc,
     line_for,
     load,
@@ -141,7 +141,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         data = read_bounded(resolved)
     except OSError as exc:
         raise ConfigError(f"{resolved}: cannot read config: {exc.strerror}") from None
-    except FileTooLargeError as exc:
+    except YamlFileError as exc:
         raise ConfigValidationError([ConfigProblem(str(resolved), None, "", str(exc))]) from None
     try:
         text = data.decode("utf-8")
