@@ -216,7 +216,11 @@ def _action(body: str, blocks: list[str]) -> str:
     if body.startswith("/*") and body.endswith("*/"):
         return ""
     word, _, rest = body.partition(" ")
+    if not body:
+        raise TemplateError("missing value for command")  # Go's words, as promtool prints them
     if word == "if":
+        if not rest.strip():
+            raise TemplateError("missing value for if")
         blocks.append("if")
         return "{% if " + _expression(rest) + " %}"
     if word == "else":
@@ -224,6 +228,8 @@ def _action(body: str, blocks: list[str]) -> str:
             raise TemplateError("{{ else }} outside {{ if }}")
         inner, _, cond = rest.strip().partition(" ")
         if inner == "if":
+            if not cond.strip():
+                raise TemplateError("missing value for if")
             return "{% elif " + _expression(cond) + " %}"
         if rest.strip():
             raise TemplateError(f"unexpected {rest.strip()!r} after else")

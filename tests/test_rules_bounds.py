@@ -39,6 +39,9 @@ def check(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> list
         ('"down {{ $labels.instance }} since {{ $value"', "unclosed action"),
         ('"{{/* a comment"', "unclosed comment"),
         ('"{{/* a comment */ x }}"', "comment ends before closing delimiter"),
+        ('"{{ }}"', "missing value for command"),
+        ('"{{ if }}x{{ end }}"', "missing value for if"),
+        ('"{{ if true }}x{{ else if }}y{{ end }}"', "missing value for if"),
     ],
 )
 def test_a_template_syntax_error_is_a_problem(
