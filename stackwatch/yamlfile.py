@@ -29,15 +29,16 @@ class YamlLimitError(yaml.MarkedYAMLError):
 
 
 class BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, counting while it composes: nesting depth, and the values each
-    alias stands for (its anchor's node with every alias inside expanded). It refuses an alias
-    inside its own anchor, as Go's YAML (Prometheus's) does."""
+    """PyYAML's safe loader, counting while it composes: nesting depth, and the values and
+    levels each alias stands for (its anchor's node with every alias inside expanded). It
+    refuses an alias inside its own anchor, as Go's YAML (Prometheus's) does."""
 
     def __init__(self, stream: str | bytes) -> None:
         super().__init__(stream)
         self._depth = 0
         self._aliased = 0
-        self._sizes: dict[int, int] = {}  # id(node) -> values once aliases are expanded
+        # id(node) -> (values, levels) once the aliases in it are expanded
+        self._sizes: dict[int, tuple[int, int]] = {}
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         event = self.peek_event()  # type: ignore[no-untyped-call]
@@ -46,11 +47,16 @@ class BoundedLoader(yaml.SafeLoader):
             node = super().compose_node(parent, index)
             size = self._sizes.get(id(node))
             if size is None:  # still being composed: the alias is inside its anchor
-                message = f"alias *{event.anchor} is inside its anchor"
-                raise YamlLimitError(None, None, message, mark)
-            self._aliased += size
+                raise YamlLimitError(
+                    None, None, f"alias *{event.anchor} is inside its anchor", mark
+                )
+            values, levels = size
+            self._aliased += values
             if self._aliased > MAX_ALIASED:
                 message = f"aliases expand to more than {MAX_ALIASED} values"
+                raise YamlLimitError(None, None, message, mark)
+            if self._depth + levels > MAX_DEPTH:
+                message = f"nested deeper than {MAX_DEPTH} levels once aliases are expanded"
                 raise YamlLimitError(None, None, message, mark)
             return node
         self._depth += 1
@@ -62,8 +68,9 @@ class BoundedLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
         if node is not None:
-            children = _children(node)
-            self._sizes[id(node)] = 1 + sum(self._sizes.get(id(child), 1) for child in children)
+            sizes = [self._sizes.get(id(child), (1, 1)) for child in _children(node)]
+            values = 1 + sum(v for v, _ in sizes)
+            self._sizes[id(node)] = (values, 1 + max((h for _, h in sizes), default=0))
         return node
 
 

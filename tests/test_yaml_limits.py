@@ -35,6 +35,13 @@ def _bomb() -> bytes:
     return ("\n".join(lines) + "\ngroups: []\n").encode()
 
 
+def _deep_aliases() -> bytes:
+    # ten anchors 60 levels deep, each holding the one before: 600 levels once expanded
+    lines = ["a0: &a0 " + "[" * 60 + "x" + "]" * 60]
+    lines += [f"a{i}: &a{i} " + "[" * 60 + f"*a{i - 1}" + "]" * 60 for i in range(1, 10)]
+    return ("\n".join(lines) + "\n").encode()
+
+
 def _deep_block() -> bytes:
     return "".join("  " * i + "a:\n" for i in range(MAX_DEPTH + 50)).encode()
 
@@ -44,6 +51,10 @@ CASES: dict[str, tuple[bytes, str]] = {
     "alias-bomb": (
         _bomb(),
         rf":\d+: invalid YAML: aliases expand to more than {MAX_ALIASED} values",
+    ),
+    "alias-deep": (
+        _deep_aliases(),
+        rf":2: invalid YAML: nested deeper than {MAX_DEPTH} levels once aliases are expanded",
     ),
     "alias-in-itself": (b"groups: &g [*g]\n", r":1: invalid YAML: alias \*g is inside its anchor"),
     "deep-flow": (b"[" * 100_000, rf":1: invalid YAML: nested deeper than {MAX_DEPTH} levels"),
