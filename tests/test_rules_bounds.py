@@ -5,7 +5,6 @@ renders a broken template as its raw text with a warning, never a traceback."""
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from alerter.templating import render
 from stackwatch.cli import main
+from tests.support.procs import require_binary
 
 RULE = """groups:
   - name: g
@@ -51,12 +51,13 @@ def test_a_template_syntax_error_is_a_problem(
     assert check(tmp_path, capsys, text) == [f"8: A: annotation 'summary': template: {message}"]
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+@pytest.mark.integration
 def test_promtool_refuses_an_unclosed_action_too(tmp_path: Path) -> None:
+    promtool = require_binary("promtool", "prometheus")
     path = tmp_path / "x.yml"
     path.write_text(RULE.format(field="for", value="5m", summary='"{{ $labels.instance"'))
     result = subprocess.run(
-        ["promtool", "check", "rules", str(path)], capture_output=True, text=True, check=False
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 1
     assert 'annotation "summary": template: __alert_A:1: unclosed action' in result.stderr
