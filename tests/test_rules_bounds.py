@@ -5,6 +5,7 @@ renders a broken template as its raw text with a warning, never a traceback."""
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 from pathlib import Path
 
@@ -13,6 +14,11 @@ import pytest
 from alerter.templating import render
 from stackwatch.cli import main
 from tests.support.procs import require_binary
+from tests.support.prometheus import PrometheusServer
+from tests.test_alerter_hostile_input import config_file, endpoint, prometheus
+from tests.test_alerter_integration import MetricsEndpoint, settle
+
+__all__ = ["endpoint", "prometheus"]  # the module fixtures of the hostile-input tests
 
 RULE = """groups:
   - name: g
@@ -97,3 +103,36 @@ def test_thirty_days_is_allowed(
     path = tmp_path / "x.yml"
     path.write_text(RULE.format(field=field, value="30d", summary="down"))
     assert main(["rules", "check", str(path)]) == 0
+
+
+@pytest.mark.integration
+def test_a_rule_with_a_broken_annotation_still_fires_with_its_text(
+    endpoint: MetricsEndpoint,
+    prometheus: PrometheusServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The problem is reported (and the group is blind), but a typo in a summary silences no
+    alert: the annotation renders as its raw text, with a warning."""
+    rules = tmp_path / "typo.yml"
+    rules.write_text(
+        "groups:\n"
+        "  - name: typo-test\n"
+        "    rules:\n"
+        "      - alert: DiskTypo\n"
+        "        expr: test_disk_ratio > 0.9\n"
+        "        annotations:\n"
+        "          summary: 'disk of {{ $labels.host is full'\n"
+    )
+    config = config_file(tmp_path, prometheus, rules)
+    endpoint.set('test_disk_ratio{host="nas"}', 0.97)
+    settle(prometheus, "test_disk_ratio > 0.9")
+    with caplog.at_level(logging.WARNING, logger="alerter.templating"):
+        assert main(["alerts", "evaluate", *config]) == 1
+    out = capsys.readouterr().out
+    assert f"error: {rules}:7: DiskTypo: annotation 'summary': template: unclosed action" in out
+    assert re.search(r"\nDiskTypo +firing +host=nas.*<error expanding template: unclosed act", out)
+    assert "sent: [FIRING:2] typo-test: DiskTypo, MonitoringBlind" in out
+    assert "unclosed action" in caplog.text
+    endpoint.lines.clear()

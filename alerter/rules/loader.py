@@ -1,7 +1,8 @@
 """Loading rule files: every problem is collected, and only what it touches is left out.
 
-A problem in a rule drops that rule; a group keeps its good rules; a file that is not valid
-YAML is dropped whole. Nothing here stops the groups of other files from loading.
+A problem in a rule drops that rule (but for an annotation whose template does not parse, which
+is kept as text); a group keeps its good rules; a file that is not valid YAML is dropped whole.
+Nothing here stops the groups of other files from loading.
 """
 
 from __future__ import annotations
@@ -76,14 +77,22 @@ def load_file(filename: str, text: str) -> FileRules:
         return result
     errors = _schema_errors(document.data)
     result.problems.extend(schema_problems(errors, document, filename))
-    failed = {tuple(e["loc"]) for e in errors}  # where validation stopped
+    texts = {tuple(e["loc"]) for e in errors if _annotation_template(e)}
+    failed = {tuple(e["loc"]) for e in errors} - texts  # where validation stopped
     troubled = {loc[:end] for loc in failed for end in range(len(loc) + 1)}
     if () in failed or ("groups",) in failed:
         return result
     for index, data in enumerate(document.data["groups"]):
         if ("groups", index) not in failed:
-            result.groups.append(_group(result, document, index, data, failed, troubled))
+            result.groups.append(_group(result, document, index, data, failed, troubled, texts))
     return result
+
+
+def _annotation_template(error: ErrorDetails) -> bool:
+    """An annotation Prometheus cannot parse: reported, but only text, so the rule still fires
+    with it (rendered as its raw text, with a warning): a typo in a summary silences nothing."""
+    loc = error["loc"]
+    return error["type"] == "template" and len(loc) == 6 and loc[4] == "annotations"
 
 
 def _group(
@@ -93,6 +102,7 @@ def _group(
     data: dict[str, Any],
     failed: set[Loc],
     troubled: set[Loc],
+    texts: set[Loc],
 ) -> RuleGroup:
     at: Loc = ("groups", index)
     name = str(data["name"])
@@ -112,7 +122,7 @@ def _group(
             result.exprs.append(Expression(expr, result.filename, expr_line, alert, name, line))
         if loc in troubled:
             continue
-        rule = _rule(AlertingRuleSchema.model_validate(item), name, labels, result.filename, line)
+        rule = _rule(_schema_of(item, loc, texts), name, labels, result.filename, line)
         identity = (rule.alert, tuple(sorted(rule.labels.items())))
         if identity in seen:
             message = (
@@ -127,6 +137,17 @@ def _group(
         seen[identity] = line
         rules.append(rule)
     return RuleGroup(name, tuple(rules), result.filename, document.line(at) or 0)
+
+
+def _schema_of(item: dict[str, Any], loc: Loc, texts: set[Loc]) -> AlertingRuleSchema:
+    """The rule's schema; annotations whose templates do not parse are kept as they are."""
+    broken = {str(at[5]) for at in texts if at[:4] == loc}
+    if not broken:
+        return AlertingRuleSchema.model_validate(item)
+    annotations: dict[str, str] = item["annotations"]
+    blanked = {k: "" if k in broken else v for k, v in annotations.items()}
+    schema = AlertingRuleSchema.model_validate({**item, "annotations": blanked})
+    return schema.model_copy(update={"annotations": dict(annotations)})
 
 
 def _rule(
