@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from alerter import template_limits
 from alerter.delivery import deliver
 from alerter.errors import AlerterError
 from alerter.evaluate import SeriesKey, Window, evaluate_blind, evaluate_rule, window_for
@@ -316,7 +317,8 @@ def run_check(
         )
         needed = frozenset(c for r in group_rules for c in collectors_of(r.expr))
         renderer = MailRenderer(config)
-        with store.transaction():
+        # the database stays locked while annotations render: their time together is bounded
+        with store.transaction(), template_limits.evaluation_budget():
             prior = store.group_states(group)
             reasons = scrape_reasons(facts, group, needed, prior) + reasons
             blind = bool(reasons)

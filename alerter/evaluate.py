@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from alerter import template_limits
 from alerter.model import (
     BLIND_ALERT,
     FIRING,
@@ -115,8 +116,10 @@ def _runs(series: Sequence[Series], window: Window, held_from: float | None = No
 def _render_labels(rule: Rule, run: _Run) -> dict[str, str]:
     """As Prometheus: the series' labels, then the rule's (templates see the sample's labels)."""
     out = dict(run.labels)
-    for name, template in rule.labels.items():
-        out[name] = render(template, run.source, run.value)
+    # a label is part of the alert's identity: it never depends on other templates' time
+    with template_limits.outside_budget():
+        for name, template in rule.labels.items():
+            out[name] = render(template, run.source, run.value)
     out["alertname"] = rule.alert
     return out
 

@@ -36,24 +36,34 @@ _VARIABLES = {
 
 # inside an action: a quoted string, a raw string, or the action's end
 _IN_ACTION = re.compile(r"""\}\}|"(?:[^"\\\n]|\\.)*"|`[^`]*`""")
-_COMMENT = re.compile(r"-?\s*/\*")
+# Go's comment: right after ``{{`` or ``{{- ``, closed by ``*/}}`` or ``*/ -}}``
+_COMMENT = re.compile(r"(?:-[ \t\r\n])?/\*")
+_COMMENT_END = re.compile(r"\*/(?:[ \t\r\n]-)?\}\}")
 
 
 def _actions(template: str) -> Iterator[tuple[int, int, str]]:
     """Each action's start, end and text between the braces, in one pass as Go's lexer reads
-    them: an action ends at the first ``}}`` outside its strings (a comment, ``{{/* */}}``,
-    at the first ``}}`` after its ``*/``). From a ``{{`` that never ends, the rest is text."""
+    them: an action ends at the first ``}}`` outside its strings; a comment, ``{{/* */}}``,
+    ends with ``*/}}``. An action or comment that never ends is a TemplateError, with Go's
+    words (Prometheus refuses the rule file)."""
     pos = 0
     while (start := template.find("{{", pos)) >= 0:
+        line = template.count("\n", 0, start) + 1
         scan = start + 2
         if (comment := _COMMENT.match(template, scan)) is not None:
-            scan = template.find("*/", comment.end())
-            if scan < 0:
-                return
+            close = template.find("*/", comment.end())
+            if close < 0:
+                raise TemplateError("unclosed comment", line)
+            end = _COMMENT_END.match(template, close)
+            if end is None:
+                raise TemplateError("comment ends before closing delimiter", line)
+            yield start, end.end(), template[start + 2 : end.end() - 2]
+            pos = end.end()
+            continue
         while (found := _IN_ACTION.search(template, scan)) is not None and found.group() != "}}":
             scan = found.end()
         if found is None:
-            return
+            raise TemplateError("unclosed action", line)
         yield start, found.end(), template[start + 2 : found.start()]
         pos = found.end()
 
@@ -206,7 +216,11 @@ def _action(body: str, blocks: list[str]) -> str:
     if body.startswith("/*") and body.endswith("*/"):
         return ""
     word, _, rest = body.partition(" ")
+    if not body:
+        raise TemplateError("missing value for command")  # Go's words, as promtool prints them
     if word == "if":
+        if not rest.strip():
+            raise TemplateError("missing value for if")
         blocks.append("if")
         return "{% if " + _expression(rest) + " %}"
     if word == "else":
@@ -214,6 +228,8 @@ def _action(body: str, blocks: list[str]) -> str:
             raise TemplateError("{{ else }} outside {{ if }}")
         inner, _, cond = rest.strip().partition(" ")
         if inner == "if":
+            if not cond.strip():
+                raise TemplateError("missing value for if")
             return "{% elif " + _expression(cond) + " %}"
         if rest.strip():
             raise TemplateError(f"unexpected {rest.strip()!r} after else")

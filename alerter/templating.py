@@ -98,7 +98,7 @@ def render(
                 external_url=external_url,
             )
             return _bounded_text(chunks, limits)
-    except template_limits.TemplateLimitError as exc:
+    except (template_limits.TemplateLimitError, TemplateError) as exc:  # a rule never checked
         log.warning("template %.200r: %s", template, exc)
         return f"<error expanding template: {exc}> {template}"
     except Exception as exc:  # noqa: BLE001 - a template must never stop an alert from firing

@@ -8,6 +8,7 @@ from typing import Any, ParamSpec, TypeVar
 from prefect import Flow, flow
 
 from flows.hooks import notify_failure, notify_recovery
+from flows.schedules import run_timeout
 from stackwatch.catalog import FLOWS, FlowSpec
 
 P = ParamSpec("P")
@@ -30,8 +31,9 @@ def catalogued_flow() -> Callable[[Callable[P, R]], Flow[P, R]]:
     """A flow named and described by its catalogue entry; one that mails gets the failure mail
     (once per failing streak, see ``flows.hooks``) and, on completion, the recovered mail.
 
-    Its run timeout is the entry's ``run_timeout``, well under the time between two runs: a run
-    that hangs ends Failed (and is mailed) instead of having every later run cancelled.
+    Its run timeout is well under the time between two runs (the entry's ``run_timeout``, or
+    that of the schedule ``flows.serve --schedule`` put in its place): a run that hangs ends
+    Failed (and is mailed) instead of having every later run cancelled.
     """
 
     def decorate(function: Callable[P, R]) -> Flow[P, R]:
@@ -39,7 +41,7 @@ def catalogued_flow() -> Callable[[Callable[P, R]], Flow[P, R]]:
         return flow(
             name=spec.name,
             description=spec.description,
-            timeout_seconds=spec.run_timeout,
+            timeout_seconds=run_timeout(spec),
             on_failure=[notify_failure] if spec.mails else None,
             on_crashed=[notify_failure] if spec.mails else None,
             on_completion=[notify_recovery] if spec.mails else None,

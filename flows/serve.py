@@ -1,13 +1,15 @@
 """One process serving all seven deployments on their schedules (``make run`` starts it).
 
 ``python -m flows.serve [--schedule NAME=SPEC]...``: SPEC is a cron expression (UTC) or an
-interval such as ``30s``, replacing that flow's schedule (for trying things out and for tests).
+interval such as ``30s``, replacing that flow's schedule (for trying things out and for tests);
+its runs' timeout follows the schedule that replaces it (``flows.schedules.run_timeout``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -17,7 +19,12 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Interval, Schedule
 
-from flows.schedules import ScheduleSpec, parse_schedule_overrides, parse_schedule_spec
+from flows.schedules import (
+    ScheduleSpec,
+    export_overrides,
+    parse_schedule_overrides,
+    parse_schedule_spec,
+)
 from stackwatch.catalog import (
     COLLISION_STRATEGY,
     CONCURRENCY_LIMIT,
@@ -92,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"stackwatch: {exc}", file=sys.stderr)  # noqa: T201
         return exc.exit_code
+    export_overrides(args.schedule, os.environ)  # each run's timeout follows its schedule
     serve(*deployments, pause_on_shutdown=True)
     return 0
 

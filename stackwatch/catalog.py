@@ -47,8 +47,13 @@ class FlowSpec:
 
     @property
     def run_timeout(self) -> float:
-        """Seconds a run may take before it is stopped and ends Failed."""
-        timeout = self.interval * RUN_TIMEOUT_SHARE
+        """Seconds a run on the catalogue's schedule may take before it is stopped and ends
+        Failed."""
+        return self.run_timeout_every(self.interval)
+
+    def run_timeout_every(self, interval: float) -> float:
+        """The run timeout when runs are ``interval`` seconds apart (a replaced schedule)."""
+        timeout = interval * RUN_TIMEOUT_SHARE
         return min(timeout, REPORT_RUN_TIMEOUT) if self.kind == "report" else timeout
 
 

@@ -12,6 +12,7 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -121,11 +122,47 @@ class DeadlineTLSPool(HTTPSConnectionPool):
 
 
 class DeadlineAdapter(HTTPAdapter):
-    """A pooled adapter whose connections obey the thread's watchdog (no retries here)."""
+    """A pooled adapter whose connections obey the thread's watchdog (no retries here).
+
+    Through a proxy (``HTTP_PROXY``/``HTTPS_PROXY``, which ``requests`` honours) too: the
+    proxy managers get the same pools, so the connection to the proxy, and the tunnel through
+    it, is watched as a direct one is. A SOCKS proxy is refused: its connections are made by
+    PySocks, out of the watchdog's sight. ``pools`` replaces the pool class of a scheme.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        pools: Mapping[str, type[HTTPConnectionPool]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.pools: dict[str, type[HTTPConnectionPool]] = {
+            "http": DeadlinePool,
+            "https": DeadlineTLSPool,
+            **(pools or {}),
+        }
+        super().__init__(*args, **kwargs)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": DeadlinePool, "https": DeadlineTLSPool}
+        self.poolmanager.pool_classes_by_scheme = dict(self.pools)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        if proxy.lower().startswith("socks"):
+            raise requests.exceptions.InvalidProxyURL(
+                f"SOCKS proxy {redact_proxy(proxy)} not supported: its connections cannot be "
+                "held to a deadline; use an HTTP proxy or set NO_PROXY for this host"
+            )
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = dict(self.pools)
+        return manager
+
+
+def redact_proxy(proxy: str) -> str:
+    """A proxy URL without its credentials, for messages."""
+    scheme, sep, rest = proxy.rpartition("://")
+    host = rest.rpartition("@")[2]
+    return f"{scheme}{sep}{host}"
 
 
 def post_within(

@@ -109,7 +109,7 @@ def test_humanize_functions_match_go() -> None:
             "{# not a comment #}{{ $labels.job }}{%- if true %}",
             "{# not a comment #}node{%- if true %}",
         ),
-        ("{{ $value }} }} {% set x = 1 %}{{ x", "3 }} {% set x = 1 %}{{ x"),
+        ("{{ $value }} }} {% set x = 1 %}{{ 4 }}", "3 }} {% set x = 1 %}4"),
         ('{{ "{% endraw %}{{ 7 }}" }}', "{% endraw %}{{ 7 }}"),  # a string inside an action
         ('{{ printf "%s}}%s" $labels.job "{%" }}', "node}}{%"),
         ("{{/* a }} comment */}}{{ $labels.job }}", "node"),

@@ -30,7 +30,7 @@ from flows.checks import (
     threshold_alert_check,
 )
 from flows.report_flows import daily_summary_report, weekly_cleanup_report
-from stackwatch import catalog
+from flows.schedules import OVERRIDES_ENV
 from stackwatch.cli import main
 from stackwatch.config import parse_config
 from tests.support.http import TricklingServer
@@ -324,10 +324,10 @@ def test_a_trickling_prometheus_fails_the_run_at_prometheus_timeout(
 def test_a_run_past_its_timeout_ends_failed_with_one_failure_mail(
     tmp_path: Path, monitored: Monitored, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The run timeout comes from the catalogue's schedule, cut here to 1 s (a 900th of the
-    15 min between two threshold checks); the slow Prometheus outlasts it under a long
-    ``prometheus.timeout``."""
-    monkeypatch.setattr(catalog, "RUN_TIMEOUT_SHARE", 1 / 900)
+    """The run timeout follows the flow's schedule, here replaced by one every 2 s as
+    ``flows.serve --schedule`` hands it to its runs: 1 s; the slow Prometheus outlasts it under
+    a long ``prometheus.timeout``."""
+    monkeypatch.setenv(OVERRIDES_ENV, "threshold-alert-check=2s")
     flow = catalogued_flow()(checks.threshold_alert_check.fn)
     assert flow.timeout_seconds == 1.0
     with TricklingServer(SLOW_ANSWER, interval=0.05) as slow:

@@ -232,7 +232,7 @@ def test_file_that_is_not_utf8_is_one_problem_beside_good_files(
             b"groups:\n  - name: a\x00b\n",
             "x.yml:2: invalid YAML: unacceptable character #x0000 in column 12",
         ),
-        (b"groups: " + b"[" * 5000, "x.yml:1: invalid YAML: nested too deeply"),
+        (b"groups: " + b"[" * 5000, "x.yml:1: invalid YAML: nested deeper than 100 levels"),
     ],
 )
 def test_text_that_cannot_be_yaml_is_one_problem_line(

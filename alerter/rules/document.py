@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from stackwatch.yamlfile import line_for
+from stackwatch.yamlfile import compose, line_for
 
 Loc = tuple[int | str, ...]
 
@@ -55,38 +55,30 @@ class Document:
 
 
 def parse_document(text: str) -> Document | None:
-    """The document in ``text``, or None for an empty file; raises yaml.YAMLError."""
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    """The document in ``text``, or None for an empty file; raises yaml.YAMLError, also for a
+    document past the bounds of stackwatch.yamlfile (an alias bomb, deep nesting)."""
+    root = compose(text)
     if root is None:
         return None
     document = Document()
-    document.data = _convert(root, (), document, {})
+    document.data = _convert(root, (), document)
     return document
 
 
-def _convert(node: yaml.Node, loc: Loc, document: Document, building: dict[int, Any]) -> Any:
+def _convert(node: yaml.Node, loc: Loc, document: Document) -> Any:
+    # an alias expands here (bounded by the composer, which also refuses one inside its anchor)
     document.value_lines[loc] = node.start_mark.line + 1
-    if id(node) in building:  # an alias inside its own anchor: share the object, as PyYAML does
-        return building[id(node)]
     if isinstance(node, yaml.MappingNode):
         mapping: dict[str, Any] = {}
-        building[id(node)] = mapping
         for key, value in node.value:
             if not isinstance(key, yaml.ScalarNode):
                 continue  # a complex key is never a rule-file key
             child = (*loc, str(key.value))
             document.key_lines[child] = key.start_mark.line + 1
-            mapping[str(key.value)] = _convert(value, child, document, building)
-        del building[id(node)]
+            mapping[str(key.value)] = _convert(value, child, document)
         return mapping
     if isinstance(node, yaml.SequenceNode):
-        items: list[Any] = []
-        building[id(node)] = items
-        items.extend(
-            _convert(item, (*loc, i), document, building) for i, item in enumerate(node.value)
-        )
-        del building[id(node)]
-        return items
+        return [_convert(item, (*loc, i), document) for i, item in enumerate(node.value)]
     if node.tag == _NULL:
         return None
     if getattr(node, "style", None) in ("|", ">"):

@@ -1,7 +1,8 @@
 """Loading rule files: every problem is collected, and only what it touches is left out.
 
-A problem in a rule drops that rule; a group keeps its good rules; a file that is not valid
-YAML is dropped whole. Nothing here stops the groups of other files from loading.
+A problem in a rule drops that rule (but for an annotation whose template does not parse, which
+is kept as text); a group keeps its good rules; a file that is not valid YAML is dropped whole.
+Nothing here stops the groups of other files from loading.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from alerter.rules.problems import (
 )
 from alerter.rules.promtool import check_expressions
 from alerter.rules.schema import AlertingRuleSchema, Labels, RuleFileSchema
-from stackwatch.yamlfile import yaml_error
+from stackwatch.yamlfile import YamlFileError, not_utf8, read_bounded, yaml_error
 
 _LABELS: TypeAdapter[dict[str, str]] = TypeAdapter(Labels)
 _GROUP_NAME = re.compile(
@@ -67,14 +68,8 @@ def load_file(filename: str, text: str) -> FileRules:
     result = FileRules(filename)
     try:
         document = parse_document(text)
-    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, ESC...)
-        result.add_problem((), *_unacceptable(text, exc.position, exc.character))
-        return result
-    except RecursionError:  # thousands of nested brackets: valid YAML, but no rule file
-        result.add_problem((), 1, None, "invalid YAML: nested too deeply")
-        return result
     except yaml.YAMLError as exc:
-        line, message = yaml_error(exc)
+        line, message = yaml_error(exc, text)
         result.add_problem((), line, None, message)
         return result
     if document is None:
@@ -82,14 +77,22 @@ def load_file(filename: str, text: str) -> FileRules:
         return result
     errors = _schema_errors(document.data)
     result.problems.extend(schema_problems(errors, document, filename))
-    failed = {tuple(e["loc"]) for e in errors}  # where validation stopped
+    texts = {tuple(e["loc"]) for e in errors if _annotation_template(e)}
+    failed = {tuple(e["loc"]) for e in errors} - texts  # where validation stopped
     troubled = {loc[:end] for loc in failed for end in range(len(loc) + 1)}
     if () in failed or ("groups",) in failed:
         return result
     for index, data in enumerate(document.data["groups"]):
         if ("groups", index) not in failed:
-            result.groups.append(_group(result, document, index, data, failed, troubled))
+            result.groups.append(_group(result, document, index, data, failed, troubled, texts))
     return result
+
+
+def _annotation_template(error: ErrorDetails) -> bool:
+    """An annotation Prometheus cannot parse: reported, but only text, so the rule still fires
+    with it (rendered as its raw text, with a warning): a typo in a summary silences nothing."""
+    loc = error["loc"]
+    return error["type"] == "template" and len(loc) == 6 and loc[4] == "annotations"
 
 
 def _group(
@@ -99,6 +102,7 @@ def _group(
     data: dict[str, Any],
     failed: set[Loc],
     troubled: set[Loc],
+    texts: set[Loc],
 ) -> RuleGroup:
     at: Loc = ("groups", index)
     name = str(data["name"])
@@ -118,7 +122,7 @@ def _group(
             result.exprs.append(Expression(expr, result.filename, expr_line, alert, name, line))
         if loc in troubled:
             continue
-        rule = _rule(AlertingRuleSchema.model_validate(item), name, labels, result.filename, line)
+        rule = _rule(_schema_of(item, loc, texts), name, labels, result.filename, line)
         identity = (rule.alert, tuple(sorted(rule.labels.items())))
         if identity in seen:
             message = (
@@ -135,6 +139,17 @@ def _group(
     return RuleGroup(name, tuple(rules), result.filename, document.line(at) or 0)
 
 
+def _schema_of(item: dict[str, Any], loc: Loc, texts: set[Loc]) -> AlertingRuleSchema:
+    """The rule's schema; annotations whose templates do not parse are kept as they are."""
+    broken = {str(at[5]) for at in texts if at[:4] == loc}
+    if not broken:
+        return AlertingRuleSchema.model_validate(item)
+    annotations: dict[str, str] = item["annotations"]
+    blanked = {k: "" if k in broken else v for k, v in annotations.items()}
+    schema = AlertingRuleSchema.model_validate({**item, "annotations": blanked})
+    return schema.model_copy(update={"annotations": dict(annotations)})
+
+
 def _rule(
     schema: AlertingRuleSchema, group: str, labels: dict[str, str], filename: str, line: int
 ) -> Rule:
@@ -149,20 +164,6 @@ def _rule(
         file=filename,
         line=line,
     )
-
-
-def _unacceptable(text: str, position: int, character: int) -> tuple[int, None, str]:
-    line = text.count("\n", 0, position) + 1
-    column = position - (text.rfind("\n", 0, position) + 1) + 1
-    return line, None, f"invalid YAML: unacceptable character #x{character:04x} in column {column}"
-
-
-def _not_utf8(data: bytes, start: int) -> tuple[int, None, str]:
-    """Where the first byte that is not UTF-8 is: its line, and the message with its column."""
-    line_start = data.rfind(b"\n", 0, start) + 1
-    column = len(data[line_start:start].decode("utf-8", errors="replace")) + 1
-    line = data.count(b"\n", 0, start) + 1
-    return line, None, f"not UTF-8 text (byte 0x{data[start]:02x} in column {column})"
 
 
 def expand_paths(patterns: Iterable[str]) -> list[str]:
@@ -191,16 +192,20 @@ def load_rules(patterns: Iterable[str], *, check_promql: bool = False) -> RuleSe
     exprs: list[Expression] = []
     for filename in files:
         try:
-            data = Path(filename).read_bytes()
+            data = read_bounded(filename)
         except OSError as exc:
             problems.append(RuleProblem(filename, None, None, f"cannot read: {exc.strerror}"))
+            continue
+        except YamlFileError as exc:
+            problems.append(RuleProblem(filename, None, None, str(exc)))
             continue
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             text = data.decode("utf-8", errors="replace")  # only to guess the groups it names
             loaded = FileRules(filename)
-            loaded.add_problem((), *_not_utf8(data, exc.start))
+            line, message = not_utf8(data, exc.start)
+            loaded.add_problem((), line, None, message)
         else:
             loaded = load_file(filename, text)
         guessed = tuple(dict.fromkeys(m.group(1).strip() for m in _GROUP_NAME.finditer(text)))

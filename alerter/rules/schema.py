@@ -8,6 +8,7 @@ alerter.rules.document, in which every scalar is the text the author wrote.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from typing import Annotated, Any
 
@@ -69,6 +70,12 @@ def _none_is_empty(value: Any) -> Any:
     return {} if value is None else value
 
 
+# Prometheus accepts up to 292y; stackwatch queries the whole window of ``for`` and
+# ``keep_firing_for`` at each evaluation, and a condition held for a month is no alert any more
+MAX_FOR = 30 * 86400.0
+MAX_FOR_TEXT = "30d"
+
+
 def _duration(value: Any) -> float:
     if not isinstance(value, str):
         raise PydanticCustomError(
@@ -79,9 +86,19 @@ def _duration(value: Any) -> float:
     if value == "0":
         return 0.0
     try:
-        return parse_duration(value)
+        seconds = parse_duration(value)
     except ValueError as exc:
         raise PydanticCustomError("duration", "{message}", {"message": str(exc)}) from None
+    except OverflowError:  # more digits than a float holds
+        seconds = math.inf
+    if seconds > MAX_FOR:
+        shown = value if len(value) <= 20 else value[:20] + "…"
+        raise PydanticCustomError(
+            "duration_range",
+            "{value} is out of range: use at most {most}",
+            {"value": shown, "most": MAX_FOR_TEXT},
+        )
+    return seconds
 
 
 def _expr(value: Any) -> str:

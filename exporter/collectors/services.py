@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import requests
 import urllib3.exceptions
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
-from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPSConnectionPool
 
 from exporter.collectors.base import Collector
@@ -36,8 +35,8 @@ from exporter.refresh import RefreshLoop
 from stackwatch import __version__
 from stackwatch.config import Config, ServiceConfig
 from stackwatch.deadline_http import (
+    DeadlineAdapter,
     DeadlineExceededError,
-    DeadlinePool,
     DeadlineTLSConnection,
     Watchdog,
 )
@@ -85,11 +84,7 @@ def probe_session() -> requests.Session:
     """A session for probes: each connection is closed after its answer and watched by the
     probe's deadline; HTTPS connections remember the server certificate."""
     session = requests.Session()
-    adapter = HTTPAdapter(pool_maxsize=1)
-    adapter.poolmanager.pool_classes_by_scheme = {
-        "http": DeadlinePool,
-        "https": _CertRecordingPool,
-    }
+    adapter = DeadlineAdapter(pool_maxsize=1, pools={"https": _CertRecordingPool})
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = f"stackwatch/{__version__}"

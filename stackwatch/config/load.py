@@ -11,9 +11,20 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from stackwatch.config.deadlines import deadline_problems
 from stackwatch.config.sections import Config
 from stackwatch.errors import ConfigError
-from stackwatch.yamlfile import format_loc, line_for, pydantic_message, yaml_error, yaml_line_index
+from stackwatch.yamlfile import (
+    YamlFileError,
+    format_loc,
+    line_for,
+    load,
+    not_utf8,
+    pydantic_message,
+    read_bounded,
+    yaml_error,
+    yaml_line_index,
+)
 
 CONFIG_ENV = "STACKWATCH_CONFIG"
 OVERRIDE_PREFIX = "STACKWATCH__"
@@ -47,7 +58,7 @@ def _overrides(environ: Mapping[str, str]) -> Iterator[tuple[list[str], Any]]:
         if key.startswith(OVERRIDE_PREFIX) and len(key) > len(OVERRIDE_PREFIX):
             path = [part.lower() for part in key[len(OVERRIDE_PREFIX) :].split("__")]
             try:
-                value = yaml.safe_load(raw) if raw else raw
+                value = load(raw) if raw else raw
             except yaml.YAMLError:
                 value = raw
             yield path, value
@@ -85,10 +96,10 @@ def parse_config(
 ) -> Config:
     """Validate config text; raises ConfigValidationError listing every problem."""
     try:
-        data = yaml.safe_load(text)
+        data = load(text)
         index = yaml_line_index(text)
     except yaml.YAMLError as exc:
-        line, message = yaml_error(exc)
+        line, message = yaml_error(exc, text)
         raise ConfigValidationError([ConfigProblem(filename, line, "", message)]) from None
     if data is None:
         data = {}
@@ -98,9 +109,16 @@ def parse_config(
         )
     data = apply_overrides(data, os.environ if environ is None else environ)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigValidationError(_validation_problems(exc, filename, index)) from None
+    problems = [
+        ConfigProblem(filename, line_for(index, loc), format_loc(loc), message)
+        for loc, message in deadline_problems(config)
+    ]
+    if problems:
+        raise ConfigValidationError(problems)
+    return config
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
@@ -120,7 +138,14 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if resolved is None:
         return parse_config("", "<defaults>")
     try:
-        text = resolved.read_text(encoding="utf-8")
+        data = read_bounded(resolved)
     except OSError as exc:
         raise ConfigError(f"{resolved}: cannot read config: {exc.strerror}") from None
+    except YamlFileError as exc:
+        raise ConfigValidationError([ConfigProblem(str(resolved), None, "", str(exc))]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, message = not_utf8(data, exc.start)
+        raise ConfigValidationError([ConfigProblem(str(resolved), line, "", message)]) from None
     return parse_config(text, str(resolved))

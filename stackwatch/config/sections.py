@@ -167,7 +167,7 @@ class SmtpConfig(_Model):
     to: list[str] = Field(default_factory=list)
     timeout: Duration = 30.0
     data_timeout: Duration = Field(
-        default=300.0, description="wait for the server's acknowledgement of a sent message"
+        default=120.0, description="wait for the server's acknowledgement of a sent message"
     )
     retry_interval: Duration = Field(
         default=60.0, description="first wait before a deferred mail is tried again; doubles"
