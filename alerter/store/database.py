@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Self
 
 from alerter.errors import AlerterError
+from stackwatch.private import create_private, private_dirs
 
 SCHEMA_VERSION = 2
 
@@ -150,7 +151,9 @@ class Database:
     def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # created 0600 before SQLite opens it: its -wal and -shm take the same mode
+            private_dirs(self.path.parent)
+            create_private(self.path)
             self._db = sqlite3.connect(
                 str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
             )
