@@ -18,7 +18,7 @@ COLLECTOR_NAMES = ("host", "services", "docker", "kubernetes")
 # the allowed range of each kind of number: zero would busy-loop or fail every call, a huge
 # value would hang or retry for ever (docs/configuration.md lists them per key)
 Timeout = Annotated[Duration, between("100ms", "10m")]
-Interval = Annotated[Duration, between("1s", "1d")]
+Interval = Annotated[Duration, between("100ms", "1d")]
 StatusCode = Annotated[int, count_between(100, 599)]
 
 
@@ -76,7 +76,7 @@ class ExporterConfig(_Model):
         description="collector name -> enabled; host and services default on, docker and "
         "kubernetes follow their own sections",
     )
-    probe_interval: Interval = 15.0
+    probe_interval: Annotated[Duration, between("1s", "1d")] = 15.0
     filesystem_mount_points_exclude: str = (
         r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
     )
@@ -167,10 +167,10 @@ class SmtpConfig(_Model):
     data_timeout: Annotated[Duration, between("1s", "1h")] = Field(
         default=300.0, description="wait for the server's acknowledgement of a sent message"
     )
-    retry_interval: Interval = Field(
+    retry_interval: Annotated[Duration, between("0s", "1d")] = Field(
         default=60.0, description="first wait before a deferred mail is tried again; doubles"
     )
-    retry_max_interval: Interval = 900.0
+    retry_max_interval: Annotated[Duration, between("1s", "1d")] = 900.0
     outbox_dir: Path = Path("state/outbox")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -204,7 +204,7 @@ class RulesConfig(_Model):
         description="rule files, folders or globs; default rules/*.yml of the working folder, "
         "else the rules shipped with stackwatch",
     )
-    repeat_interval: Annotated[Duration, between("1m", "365d")] = 4 * 3600.0
+    repeat_interval: Annotated[Duration, between("1s", "365d")] = 4 * 3600.0
     send_resolved: bool = True
     templates_dir: Path | None = None
 
