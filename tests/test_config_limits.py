@@ -6,12 +6,14 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from stackwatch.cli import main
 from stackwatch.config import ConfigValidationError, load_config, parse_config
+from stackwatch.errors import ConfigError
 from tests.support.timing import within
 
 REPO = Path(__file__).resolve().parent.parent
@@ -161,3 +163,24 @@ def test_silence_expire_with_an_impossible_id_is_one_line(
         f"stackwatch: silence id must be a whole number from 1 to 9223372036854775807, "
         f"not {silence_id!r}\n"
     )
+
+
+def test_a_secret_file_that_is_a_named_pipe_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    fifo = tmp_path / "password"
+    os.mkfifo(fifo)
+    config = parse_config(f"prometheus:\n  bearer_token: {{file: '{fifo}'}}\n")
+    assert config.prometheus.bearer_token is not None
+    outcome: list[BaseException | str] = []
+
+    def read() -> None:
+        try:
+            outcome.append(config.prometheus.bearer_token.get())  # type: ignore[union-attr]
+        except ConfigError as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(within(5))
+    assert [str(o) for o in outcome] == [
+        f"{fifo}: cannot read secret file: a named pipe, not a regular file"
+    ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from stackwatch.config.files import MAX_CONFIG_BYTES, read_regular_file
 from stackwatch.config.paths import resolve_paths
 from stackwatch.config.sections import Config
 from stackwatch.errors import ConfigError
@@ -116,43 +116,9 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     return default if default.exists() else None
 
 
-#: a config file is read whole; a bigger one is not a config file
-MAX_CONFIG_BYTES = 1024 * 1024
-
-
 def read_config_file(path: Path) -> str:
     """The text of a config file; a FIFO, device, folder or huge file is an error, not a hang."""
-    try:
-        # O_NONBLOCK: opening a named pipe with no writer would block for ever
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        raise ConfigError(f"{path}: cannot read config: {_file_kind(mode)}, not a regular file")
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read(MAX_CONFIG_BYTES + 1)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: cannot read config: larger than {MAX_CONFIG_BYTES} bytes")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{path}: cannot read config: not UTF-8 text (byte {exc.start})"
-        ) from None
-
-
-def _file_kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a file"
+    return read_regular_file(path, "cannot read config", MAX_CONFIG_BYTES)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from stackwatch.config.files import read_regular_file
 from stackwatch.config.values import Duration, HttpUrl, ListenAddress, between, count_between
 from stackwatch.errors import ConfigError
 from stackwatch.install import InstallError, data_path
@@ -55,10 +56,8 @@ class Secret(_Model):
                 raise ConfigError(f"environment variable {self.env} is not set")
             return value
         path = self.file or Path()
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read secret file {path}: {exc.strerror}") from exc
+        # the error names the file, never a byte of what it holds
+        return read_regular_file(path, "cannot read secret file", 64 * 1024).strip()
 
 
 class BasicAuth(_Model):
