@@ -29,7 +29,8 @@ def private_dirs(folder: Path) -> None:
 
 def create_private(path: Path) -> None:
     """Create ``path`` empty and 0600 unless it exists (an existing file keeps its mode)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    # O_NONBLOCK: a named pipe there is an error (ENXIO), not a wait for a reader
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, FILE_MODE)
     os.close(fd)
 
 

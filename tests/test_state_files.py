@@ -107,3 +107,16 @@ def test_the_launchers_logs_are_private_in_private_folders(tmp_path: Path) -> No
     assert oct(mode(log)) == "0o600"
     assert oct(mode(log.parent)) == "0o700"
     assert oct(mode(log.parent.parent)) == "0o700"
+
+
+def test_a_state_path_that_is_a_named_pipe_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "stackwatch.db"
+    os.mkfifo(fifo)
+    config = tmp_path / "stackwatch.yml"
+    config.write_text(f"state: {{path: '{fifo}'}}\n")
+    assert main(["silence", "list", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"stackwatch: cannot open state database {fifo}: ")
+    assert err.count("\n") == 1
