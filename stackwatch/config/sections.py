@@ -151,6 +151,18 @@ class PrometheusConfig(_Model):
     )
     max_concurrency: Annotated[int, count_between(1, 64)] = 8
 
+    @field_validator("headers")
+    @classmethod
+    def _no_inline_credentials(cls, value: dict[str, str]) -> dict[str, str]:
+        # the message names the headers, never their values
+        named = [n for n in value if n.lower() in ("authorization", "proxy-authorization")]
+        if named:
+            raise ValueError(
+                f"credentials in headers ({', '.join(named)}) are not allowed, the file would "
+                "hold them: use prometheus.basic_auth or prometheus.bearer_token with {env: …}"
+            )
+        return value
+
 
 class SmtpConfig(_Model):
     host: str | None = Field(
