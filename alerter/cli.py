@@ -12,7 +12,8 @@ from typing import Any
 
 from alerter.errors import AlerterError
 from alerter.model import FIRING, PENDING, STATES
-from stackwatch.config import load_config, parse_duration
+from alerter.silences import parse_silence_id, silence_duration
+from stackwatch.config import load_config
 
 
 class RulesInvalidError(AlerterError):
@@ -161,7 +162,7 @@ def register(subparsers: Any, config_options: argparse.ArgumentParser) -> None:
         help="end a silence now",
         description="End a silence now.",
     )
-    expire.add_argument("id", type=int, metavar="ID", help="silence id from silence list")
+    expire.add_argument("id", metavar="ID", help="silence id from silence list")
     expire.set_defaults(func=silence_expire_command)
 
 
@@ -269,17 +270,12 @@ def alerts_list_command(args: argparse.Namespace) -> int:
 
 
 def silence_add_command(args: argparse.Namespace) -> int:
-    from alerter.silences import SilenceError, parse_matcher
+    from alerter.silences import parse_matcher
     from alerter.store import AlertStore
 
     config = load_config(args.config)
     matchers = [parse_matcher(m) for m in args.match]
-    try:
-        seconds = parse_duration(args.duration)
-    except ValueError as exc:
-        raise SilenceError(f"--for: {exc}") from None
-    if seconds <= 0:
-        raise SilenceError("--for: must be longer than 0s")
+    seconds = silence_duration(args.duration)
     start = datetime.now(tz=UTC)
     end = datetime.fromtimestamp(start.timestamp() + seconds, tz=UTC)
     author = args.author or getpass.getuser()
@@ -322,8 +318,9 @@ def silence_list_command(args: argparse.Namespace) -> int:
 def silence_expire_command(args: argparse.Namespace) -> int:
     from alerter.store import AlertStore
 
+    silence_id = parse_silence_id(args.id)
     config = load_config(args.config)
     with AlertStore(config.state.path) as store:
-        silence = store.expire_silence(args.id)
+        silence = store.expire_silence(silence_id)
     _print(f"silence {silence.id} expired at {_since(silence.ends_at)} UTC")
     return 0

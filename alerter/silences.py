@@ -8,6 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from alerter.errors import AlerterError
+from stackwatch.config import parse_duration
+
+#: the longest silence: past it, an alert is better off with its rule changed
+MAX_SILENCE = "365d"
+MIN_SILENCE = "1s"
+#: SQLite's largest integer, the largest id a silence can have
+MAX_SILENCE_ID = 2**63 - 1
 
 _MATCHER = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
 
@@ -52,6 +59,28 @@ def parse_matcher(text: str) -> Matcher:
         except re.error as exc:
             raise SilenceError(f"invalid regular expression in {text!r}: {exc}") from None
     return Matcher(name, op, value)
+
+
+def silence_duration(text: str) -> float:
+    """The seconds of ``silence add --for``, from 1s to a year."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise SilenceError(f"--for: {exc}") from None
+    if not parse_duration(MIN_SILENCE) <= seconds <= parse_duration(MAX_SILENCE):
+        raise SilenceError(f"--for: must be between {MIN_SILENCE} and {MAX_SILENCE}")
+    return seconds
+
+
+def parse_silence_id(text: str) -> int:
+    """A silence id as typed on the command line: a whole number SQLite can hold."""
+    # isdecimal first: int() of 5,000 digits is itself an error (and slow)
+    stripped = text.strip()
+    if stripped.isdecimal() and len(stripped) <= 19 and 1 <= int(stripped) <= MAX_SILENCE_ID:
+        return int(stripped)
+    raise SilenceError(
+        f"silence id must be a whole number from 1 to {MAX_SILENCE_ID}, not {text!r}"
+    )
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from stackwatch.config import load_config
 from stackwatch.errors import StackwatchError
 from stackwatch.install import check_packages, checkout, data_path
 from stackwatch.mail import Mailer
+from stackwatch.private import open_private_append
 
 
 class LaunchError(StackwatchError):
@@ -43,8 +44,7 @@ class Component:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
+        with open_private_append(self.log_path) as log:
             self.process = subprocess.Popen(  # noqa: S603 - argv built by the launcher
                 self.argv,
                 stdout=log,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from stackwatch.config import SmtpConfig
 from stackwatch.errors import StackwatchError
+from stackwatch.private import private_dirs
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ class Mailer:
     def _write_outbox(self, message: EmailMessage) -> Path:
         folder = self.config.outbox_dir
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            private_dirs(folder)  # the .eml files are 0600 already (mkstemp)
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
             msgid = str(message.get("Message-ID", "")).strip("<>").split("@")[0] or "message"
             path = folder / f"{stamp}-{msgid}.eml"

@@ -30,6 +30,17 @@ class QueryError(PrometheusError):
     """Prometheus rejected the query (4xx); the message is the server's own."""
 
 
+class MalformedAnswerError(TransientPrometheusError):
+    """A 200 whose body is not the query API's JSON: a proxy's page, a cut answer, another
+    service on the port. Nothing can be read from it; a later try may do better."""
+
+
+def _snippet(text: str) -> str:
+    # one line however the body is laid out, and short
+    flat = " ".join(text.split())
+    return flat[:120] + ("…" if len(flat) > 120 else "")
+
+
 @dataclass(frozen=True)
 class Sample:
     """One element of an instant vector."""
@@ -83,7 +94,29 @@ def _timestamp(value: datetime | float) -> float:
 
 def _float(raw: str) -> float:
     # Prometheus encodes values as strings, including "NaN", "+Inf" and "-Inf".
+    if not isinstance(raw, str):
+        raise TypeError(f"value {raw!r} is not a string")
     return float(raw) if raw not in ("NaN",) else math.nan
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _labels(item: Any) -> dict[str, str]:
+    labels: dict[str, str] = item["metric"]
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    ):
+        raise TypeError("labels are not a mapping of strings")
+    return labels
+
+
+def _sample(item: Any) -> Sample:
+    ts, raw = item["value"]
+    return Sample(_labels(item), _float(raw), float(ts))
 
 
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -172,24 +205,31 @@ class PrometheusClient:
             ) from exc
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested beyond reason
             body = None
         message = body.get("error") if isinstance(body, dict) else None
+        text = _snippet(str(message) if message else response.text)
         if response.status_code >= 500:
             raise TransientPrometheusError(
-                f"Prometheus at {self.base_url} answered {response.status_code}: "
-                f"{message or response.text[:200]}"
+                f"Prometheus at {self.base_url} answered {response.status_code}: {text}"
             )
-        if (
-            response.status_code >= 400
-            or not isinstance(body, dict)
-            or body.get("status") != "success"
+        if response.status_code < 400 and (
+            not isinstance(body, dict) or body.get("status") not in ("success", "error")
         ):
+            raise self._malformed(response.status_code, "its query API's JSON", text)
+        if response.status_code >= 400 or body.get("status") != "success":
             what = f"query {params['query']!r}" if "query" in params else f"/api/v1/{endpoint}"
-            raise QueryError(
-                f"{what} failed ({response.status_code}): {message or response.text[:200]}"
-            )
-        return body
+            raise QueryError(f"{what} failed ({response.status_code}): {text}")
+        if not isinstance(body.get("data"), dict):
+            raise self._malformed(response.status_code, "a data object", text)
+        answer: dict[str, Any] = body
+        return answer
+
+    def _malformed(self, status: int, expected: str, text: str) -> MalformedAnswerError:
+        return MalformedAnswerError(
+            f"Prometheus at {self.base_url} answered {status} but not with {expected}: {text} "
+            "(is prometheus.url a Prometheus query API?)"
+        )
 
     def query(self, expr: str, at: datetime | float | None = None) -> QueryResult[Sample]:
         """Evaluate an instant query; a scalar comes back as one sample with no labels."""
@@ -199,18 +239,19 @@ class PrometheusClient:
         body = self._call("query", params)
         data = body["data"]
         kind = data.get("resultType")
-        if kind == "vector":
-            return _completeness(
-                QueryResult(
-                    Sample(item["metric"], _float(item["value"][1]), float(item["value"][0]))
-                    for item in data["result"]
-                ),
-                body,
-            )
-        if kind == "scalar":
-            ts, raw = data["result"]
-            return _completeness(QueryResult([Sample({}, _float(raw), float(ts))]), body)
-        raise PrometheusError(f"query {expr!r} returned a {kind}, expected an instant vector")
+        if kind not in ("vector", "scalar", "matrix", "string"):
+            raise self._malformed(200, "a known resultType", _snippet(repr(kind)))
+        if kind not in ("vector", "scalar"):
+            raise PrometheusError(f"query {expr!r} returned a {kind}, expected an instant vector")
+        try:
+            if kind == "vector":
+                samples = [_sample(item) for item in _list(data["result"])]
+            else:
+                ts, raw = data["result"]
+                samples = [Sample({}, _float(raw), float(ts))]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._malformed(200, f"a well-formed {kind}", _snippet(str(exc))) from None
+        return _completeness(QueryResult(samples), body)
 
     def query_range(
         self, expr: str, start: datetime | float, end: datetime | float, step: float
@@ -225,13 +266,17 @@ class PrometheusClient:
                 "step": f"{step:g}",
             },
         )
-        return _completeness(
-            QueryResult(
-                Series(item["metric"], [(float(ts), _float(v)) for ts, v in item["values"]])
-                for item in body["data"]["result"]
-            ),
-            body,
-        )
+        data = body["data"]
+        if data.get("resultType") != "matrix":
+            raise self._malformed(200, "a matrix", _snippet(repr(data.get("resultType"))))
+        try:
+            series = [
+                Series(_labels(item), [(float(ts), _float(v)) for ts, v in _list(item["values"])])
+                for item in _list(data["result"])
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._malformed(200, "a well-formed matrix", _snippet(str(exc))) from None
+        return _completeness(QueryResult(series), body)
 
     def status(self, name: str) -> Mapping[str, Any] | None:
         """The ``data`` of ``/api/v1/status/<name>`` (``runtimeinfo``, ``tsdb``), or None where

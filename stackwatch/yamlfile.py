@@ -96,16 +96,37 @@ class YamlFileError(ValueError):
     """A file left unread: not a regular file (a named pipe would block), or too large."""
 
 
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
+
+
+def _size(count: int) -> str:
+    if count % (1024 * 1024) == 0:
+        return f"{count // 1024 // 1024} MiB"
+    return f"{count // 1024} KiB" if count % 1024 == 0 else f"{count} bytes"
+
+
 def read_bounded(path: str | Path, max_bytes: int = MAX_BYTES) -> bytes:
     """The bytes of ``path``; raises OSError, or YamlFileError for a file that is not regular
     (checked on the open file, which a named pipe does not block) or is past ``max_bytes``."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    # O_NONBLOCK: opening a named pipe with no writer would block for ever
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise YamlFileError(f"{_file_kind(mode)}, not a regular file")
     with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise YamlFileError("not a regular file: not read")
         data = file.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise YamlFileError(f"larger than {max_bytes // 1024 // 1024} MiB: not read")
+        raise YamlFileError(f"larger than {_size(max_bytes)}")
     return data
 
 

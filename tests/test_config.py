@@ -63,7 +63,7 @@ def test_default_rules_are_the_working_folders_else_the_shipped_ones(
     monkeypatch.chdir(tmp_path)
     assert parse_config("").rules.paths == [str(REPO / "rules" / "*.yml")]
     (tmp_path / "rules").mkdir()
-    assert parse_config("").rules.paths == ["rules/*.yml"]
+    assert parse_config("").rules.paths == [str(tmp_path / "rules" / "*.yml")]
 
 
 def test_environment_overrides_win_over_the_file() -> None:

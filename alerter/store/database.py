@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Self
 
 from alerter.errors import AlerterError
+from stackwatch.private import create_private, private_dirs
 
 SCHEMA_VERSION = 3
 
@@ -121,6 +124,28 @@ class StoreError(AlerterError):
     """The state database cannot be opened or written."""
 
 
+#: free space below which a failed write is put down to a full disk
+_NEARLY_FULL = 256 * 1024
+
+
+def disk_full(path: Path, exc: BaseException) -> StoreError | None:
+    """A StoreError saying the disk is full when that is why ``exc`` happened, else None.
+
+    SQLite says "database or disk is full" for its own writes but only "disk I/O error" when
+    its WAL index cannot grow, so the free space is asked too.
+    """
+    full = getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or (
+        getattr(exc, "errno", None) == errno.ENOSPC
+    )
+    if not full:
+        try:
+            stats = os.statvfs(path.parent)
+        except OSError:
+            return None
+        full = stats.f_bavail * stats.f_frsize < _NEARLY_FULL
+    return StoreError(f"state database {path}: the disk is full") if full else None
+
+
 def to_datetime(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, tz=UTC) if ts is not None else None
 
@@ -177,7 +202,9 @@ class Database:
     def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # created 0600 before SQLite opens it: its -wal and -shm take the same mode
+            private_dirs(self.path.parent)
+            create_private(self.path)
             self._db = sqlite3.connect(
                 str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
             )
@@ -192,7 +219,9 @@ class Database:
             self._db.close()
             raise
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open state database {self.path}: {exc}") from exc
+            raise disk_full(self.path, exc) or StoreError(
+                f"cannot open state database {self.path}: {exc}"
+            ) from exc
 
     def close(self) -> None:
         self._db.close()
@@ -209,10 +238,17 @@ class Database:
         if self._db.in_transaction:
             yield self._db
             return
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                if self._db.in_transaction:  # SQLite rolls back by itself on a full disk
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except (OSError, sqlite3.Error) as exc:
+            full = disk_full(self.path, exc)
+            if full is None:
+                raise
+            raise full from exc

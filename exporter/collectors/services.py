@@ -40,6 +40,7 @@ from stackwatch.deadline_http import (
     DeadlineTLSConnection,
     Watchdog,
 )
+from stackwatch.errors import StackwatchError
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +131,13 @@ def probe(session: requests.Session, service: ServiceConfig) -> ProbeResult:
     body = 0
     with Watchdog(start + service.timeout) as watchdog:
         try:
+            auth = service.basic_auth
             with session.get(
-                service.url, timeout=service.timeout, verify=service.verify_tls, stream=True
+                service.url,
+                timeout=service.timeout,
+                verify=service.verify_tls,
+                stream=True,
+                auth=(auth.username, auth.password.get()) if auth else None,
             ) as response:
                 status = response.status_code
                 if service.url.startswith("https:"):
@@ -142,6 +148,8 @@ def probe(session: requests.Session, service: ServiceConfig) -> ProbeResult:
             error = f"{type(exc).__name__}: {exc}"
         except DeadlineExceededError:
             error = "deadline"  # worded below
+        except StackwatchError as exc:  # its password's variable or file is missing
+            error = str(exc)
     duration = time.monotonic() - start
     if watchdog.fired or duration > service.timeout:
         phase = f"reading the body ({body} bytes read)" if status else "waiting for the answer"

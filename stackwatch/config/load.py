@@ -12,16 +12,16 @@ import yaml
 from pydantic import ValidationError
 
 from stackwatch.config.deadlines import deadline_problems
+from stackwatch.config.files import MAX_CONFIG_BYTES, read_regular_bytes
+from stackwatch.config.paths import resolve_paths
 from stackwatch.config.sections import Config
 from stackwatch.errors import ConfigError
 from stackwatch.yamlfile import (
-    YamlFileError,
     format_loc,
     line_for,
     load,
     not_utf8,
     pydantic_message,
-    read_bounded,
     yaml_error,
     yaml_line_index,
 )
@@ -133,19 +133,18 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load and validate the config; with no file anywhere, the defaults (plus overrides)."""
+    """Load and validate the config; with no file anywhere, the defaults (plus overrides).
+
+    Relative paths (in the file, in overrides or left at their defaults) are made absolute
+    against the config file's folder, or the working folder when there is no file.
+    """
     resolved = config_path(path)
     if resolved is None:
-        return parse_config("", "<defaults>")
-    try:
-        data = read_bounded(resolved)
-    except OSError as exc:
-        raise ConfigError(f"{resolved}: cannot read config: {exc.strerror}") from None
-    except YamlFileError as exc:
-        raise ConfigValidationError([ConfigProblem(str(resolved), None, "", str(exc))]) from None
+        return resolve_paths(parse_config("", "<defaults>"), Path.cwd())
+    data = read_regular_bytes(resolved, "cannot read config", MAX_CONFIG_BYTES)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, message = not_utf8(data, exc.start)
         raise ConfigValidationError([ConfigProblem(str(resolved), line, "", message)]) from None
-    return parse_config(text, str(resolved))
+    return resolve_paths(parse_config(text, str(resolved)), resolved.absolute().parent.resolve())

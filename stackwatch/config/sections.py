@@ -19,12 +19,26 @@ from pydantic import (
     model_validator,
 )
 
-from stackwatch.config.values import Duration, HttpUrl, ListenAddress, parse_duration
+from stackwatch.config.files import read_regular_file
+from stackwatch.config.values import (
+    Duration,
+    HttpUrl,
+    ListenAddress,
+    between,
+    count_between,
+    parse_duration,
+)
 from stackwatch.errors import ConfigError
 from stackwatch.format import format_duration
 from stackwatch.install import InstallError, data_path
 
 COLLECTOR_NAMES = ("host", "services", "docker", "kubernetes", "outbox")
+
+# the allowed range of each kind of number: zero would busy-loop or fail every call, a huge
+# value would hang or retry for ever (docs/configuration.md lists them per key)
+Timeout = Annotated[Duration, between("100ms", "10m")]
+Interval = Annotated[Duration, between("100ms", "1d")]
+StatusCode = Annotated[int, count_between(100, 599)]
 
 
 class _Model(BaseModel):
@@ -60,10 +74,15 @@ class Secret(_Model):
                 raise ConfigError(f"environment variable {self.env} is not set")
             return value
         path = self.file or Path()
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read secret file {path}: {exc.strerror}") from exc
+        # the error names the file, never a byte of what it holds
+        return read_regular_file(path, "cannot read secret file", 64 * 1024).strip()
+
+
+class BasicAuth(_Model):
+    """HTTP basic auth, as Prometheus's own config spells it; the password is a Secret."""
+
+    username: str
+    password: Secret
 
 
 class ExporterConfig(_Model):
@@ -74,7 +93,7 @@ class ExporterConfig(_Model):
         description="collector name -> enabled; host and services default on, docker and "
         "kubernetes follow their own sections",
     )
-    probe_interval: Duration = 15.0
+    probe_interval: Annotated[Duration, between("1s", "1d")] = 15.0
     filesystem_mount_points_exclude: str = (
         r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
     )
@@ -83,7 +102,7 @@ class ExporterConfig(_Model):
         r"|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs"
         r"|squashfs|erofs|sysfs|tracefs)$"
     )
-    filesystem_mount_timeout: Duration = Field(default=5.0, gt=0)
+    filesystem_mount_timeout: Annotated[Duration, between("100ms", "1m")] = 5.0
 
     @field_validator("collectors")
     @classmethod
@@ -108,9 +127,10 @@ class ExporterConfig(_Model):
 class ServiceConfig(_Model):
     name: str = Field(min_length=1)
     url: HttpUrl
-    timeout: Duration = 5.0
-    expected_status: list[int] = Field(default_factory=lambda: [200])
+    timeout: Annotated[Duration, between("100ms", "5m")] = 5.0
+    expected_status: list[StatusCode] = Field(default_factory=lambda: [200], min_length=1)
     verify_tls: bool = True
+    basic_auth: BasicAuth | None = None
 
     @field_validator("expected_status", mode="before")
     @classmethod
@@ -121,9 +141,9 @@ class ServiceConfig(_Model):
 class DockerConfig(_Model):
     enabled: bool = True
     host: str = "unix:///var/run/docker.sock"
-    timeout: Duration = 5.0
+    timeout: Timeout = 5.0
     events: bool = True
-    resync_interval: Duration = Field(default=300.0, gt=0)
+    resync_interval: Interval = 300.0
 
 
 class KubernetesConfig(_Model):
@@ -131,20 +151,15 @@ class KubernetesConfig(_Model):
     kubeconfig: Path | None = None
     context: str | None = None
     in_cluster: bool = False
-    refresh_interval: Duration = 30.0
-    timeout: Duration = 10.0
-    page_size: int = Field(default=500, ge=1)
-
-
-class BasicAuth(_Model):
-    username: str
-    password: Secret
+    refresh_interval: Interval = 30.0
+    timeout: Timeout = 10.0
+    page_size: Annotated[int, count_between(1, 10000)] = 500
 
 
 class PrometheusConfig(_Model):
     url: HttpUrl = "http://127.0.0.1:9090"
-    timeout: Duration = 10.0
-    retries: int = Field(default=3, ge=0)
+    timeout: Timeout = 10.0
+    retries: Annotated[int, count_between(0, 10)] = 3
     basic_auth: BasicAuth | None = None
     bearer_token: Secret | None = None
     headers: dict[str, str] = Field(default_factory=dict)
@@ -152,28 +167,40 @@ class PrometheusConfig(_Model):
         default="stackwatch",
         description="scrape job of the exporter: aggregations resolve only while it is all up",
     )
-    max_concurrency: int = Field(default=8, ge=1)
+    max_concurrency: Annotated[int, count_between(1, 64)] = 8
+
+    @field_validator("headers")
+    @classmethod
+    def _no_inline_credentials(cls, value: dict[str, str]) -> dict[str, str]:
+        # the message names the headers, never their values
+        named = [n for n in value if n.lower() in ("authorization", "proxy-authorization")]
+        if named:
+            raise ValueError(
+                f"credentials in headers ({', '.join(named)}) are not allowed, the file would "
+                "hold them: use prometheus.basic_auth or prometheus.bearer_token with {env: …}"
+            )
+        return value
 
 
 class SmtpConfig(_Model):
     host: str | None = Field(
         default=None, description="unset: mail is written as .eml files to outbox_dir"
     )
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: Annotated[int, count_between(1, 65535)] | None = None
     tls: Literal["starttls", "ssl", "none"] = "starttls"
     username: str | None = None
     password: Secret | None = None
     sender: str = Field(default="stackwatch@localhost", alias="from")
     to: list[str] = Field(default_factory=list)
-    timeout: Duration = 30.0
-    data_timeout: Duration = Field(
+    timeout: Timeout = 30.0
+    data_timeout: Annotated[Duration, between("1s", "1h")] = Field(
         default=120.0, description="wait for the server's acknowledgement of a sent message"
     )
-    retry_interval: Duration = Field(
+    retry_interval: Annotated[Duration, between("0s", "1d")] = Field(
         default=60.0, description="first wait before a deferred mail is tried again; doubles"
     )
-    retry_max_interval: Duration = 900.0
-    give_up_after: Duration = Field(
+    retry_max_interval: Annotated[Duration, between("1s", "1d")] = 900.0
+    give_up_after: Annotated[Duration, between("1m", "30d")] = Field(
         default=3 * 86400.0,
         description="a mail that meets only transient failures this long after it was queued "
         "is dead",
@@ -187,13 +214,6 @@ class SmtpConfig(_Model):
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("give_up_after")
-    @classmethod
-    def _give_up_range(cls, value: float) -> float:
-        if not 60 <= value <= 30 * 86400:
-            raise ValueError("must be between 1m and 30d")
-        return value
-
     @property
     def effective_port(self) -> int:
         if self.port is not None:
@@ -204,7 +224,8 @@ class SmtpConfig(_Model):
 def default_rule_paths() -> list[str]:
     """``rules/*.yml`` of the working folder, else the rule files shipped with stackwatch."""
     if Path("rules").is_dir():
-        return ["rules/*.yml"]
+        # absolute: it is the working folder's, not the config folder's
+        return [str(Path("rules").absolute() / "*.yml")]
     try:
         return [str(data_path("rules") / "*.yml")]
     except InstallError:
@@ -242,7 +263,7 @@ class RulesConfig(_Model):
         description="rule files, folders or globs; default rules/*.yml of the working folder, "
         "else the rules shipped with stackwatch",
     )
-    repeat_interval: Duration = 4 * 3600.0
+    repeat_interval: Annotated[Duration, between("1s", "365d")] = 4 * 3600.0
     send_resolved: bool = True
     templates_dir: Path | None = None
     flapping: FlappingConfig = FlappingConfig()
@@ -395,7 +416,7 @@ class PrefectConfig(_Model):
         default=None, description="Prefect API for the daily report; unset: $PREFECT_API_URL"
     )
     api_key: Secret | None = None
-    timeout: Duration = 10.0
+    timeout: Timeout = 10.0
 
 
 class CleanupConfig(_Model):

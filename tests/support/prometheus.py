@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,15 @@ import yaml
 
 from tests.support.procs import free_port, require_binary, wait_for
 from tests.support.timing import within
+
+
+def bcrypt_hash(password: str) -> str:
+    """A bcrypt hash for Prometheus's ``basic_auth_users`` (cost 4: tests need no strength)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # crypt leaves Python in 3.13
+        import crypt
+    salt = crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)  # noqa: S324 - bcrypt is what it reads
+    return crypt.crypt(password, salt)
 
 
 class PrometheusServer:
@@ -26,6 +36,7 @@ class PrometheusServer:
         scrape_interval: str = "1s",
         rule_files: Sequence[str] = (),
         retention: str = "1h",
+        basic_auth: tuple[str, str] | None = None,
     ) -> None:
         self.binary = require_binary("prometheus", "prometheus")
         self.workdir = workdir
@@ -39,6 +50,9 @@ class PrometheusServer:
         self.config_path = workdir / "prometheus.yml"
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "prometheus.log"
+        # (user, password): its web config asks every client for them, as a secured one does
+        self.basic_auth = basic_auth
+        self.web_config = workdir / "web.yml"
 
     def write_config(self) -> None:
         config: dict[str, Any] = {
@@ -57,6 +71,10 @@ class PrometheusServer:
         if self.rule_files:
             config["rule_files"] = self.rule_files
         self.config_path.write_text(yaml.safe_dump(config))
+        if self.basic_auth is not None:
+            user, password = self.basic_auth
+            users = {"basic_auth_users": {user: bcrypt_hash(password)}}
+            self.web_config.write_text(yaml.safe_dump(users))
 
     def start(self) -> PrometheusServer:
         self.write_config()
@@ -69,6 +87,7 @@ class PrometheusServer:
                     f"--web.listen-address=127.0.0.1:{self.port}",
                     "--web.enable-lifecycle",
                     f"--storage.tsdb.retention.time={self.retention}",
+                    *([f"--web.config.file={self.web_config}"] if self.basic_auth else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -80,7 +99,8 @@ class PrometheusServer:
         assert self.process is not None
         if self.process.poll() is not None:
             raise AssertionError(f"Prometheus exited: {self.log_path.read_text()[-2000:]}")
-        return requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200
+        response = requests.get(f"{self.url}/-/ready", timeout=2, auth=self.basic_auth)
+        return response.status_code == 200
 
     def set_targets(self, targets: Sequence[str]) -> None:
         """Point the scrape job at new targets and reload."""
@@ -90,7 +110,9 @@ class PrometheusServer:
         self.process.send_signal(signal.SIGHUP)
 
     def query(self, expr: str) -> list[dict[str, Any]]:
-        response = requests.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
+        response = requests.get(
+            f"{self.url}/api/v1/query", params={"query": expr}, timeout=10, auth=self.basic_auth
+        )
         response.raise_for_status()
         result: list[dict[str, Any]] = response.json()["data"]["result"]
         return result

@@ -4,6 +4,8 @@
 of the message (or the recipient) returning an SMTP reply such as ``"552 5.3.4 too big"``, or
 None to accept. ``data_size_limit`` is aiosmtpd's own limit (advertised as SIZE, answered 552).
 ``ack_delay`` stores the message and then waits that long before acknowledging it.
+``login`` (user, password) makes it require AUTH (PLAIN or LOGIN, over plain text as a local
+relay may); ``auth_attempts`` keeps each login tried.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.support.procs import free_port
 
@@ -52,7 +55,9 @@ class _Collect:
 class SmtpServer:
     """Start/stop at will to simulate an outage; ``messages`` holds what was delivered."""
 
-    def __init__(self, *, data_size_limit: int = 33554432) -> None:
+    def __init__(
+        self, *, data_size_limit: int = 33554432, login: tuple[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.host = "127.0.0.1"
         self.messages: list[EmailMessage] = []
@@ -62,17 +67,37 @@ class SmtpServer:
         self.ack_delay = 0.0
         self.data_received = threading.Event()
         self.data_size_limit = data_size_limit
+        self.login = login
+        self.auth_attempts: list[str] = []
         self._controller: Controller | None = None
 
     def start(self) -> SmtpServer:
+        auth: dict[str, Any] = {}
+        if self.login is not None:
+            auth = {
+                "authenticator": self._authenticate,
+                "auth_required": True,
+                "auth_require_tls": False,
+            }
         self._controller = Controller(
             _Collect(self),
             hostname=self.host,
             port=self.port,
             data_size_limit=self.data_size_limit,
+            **auth,
         )
         self._controller.start()
         return self
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        if not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        user, password = data.login.decode(), data.password.decode()
+        self.auth_attempts.append(user)
+        # handled=False: aiosmtpd itself answers 535 to a refused login
+        return AuthResult(success=(user, password) == self.login, handled=False)
 
     def stop(self) -> None:
         if self._controller is not None:
