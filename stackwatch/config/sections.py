@@ -237,24 +237,10 @@ class FlappingConfig(_Model):
     mailed once as flapping, then not again until it has not changed for ``settle``."""
 
     enabled: bool = True
-    changes: int = 4
-    window: Duration = 3600.0
-    settle: Duration = 1800.0
-
-    @field_validator("changes", mode="before")
-    @classmethod
-    def _changes_in_range(cls, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 1000:
-            raise ValueError("must be a whole number from 2 to 1000")
-        return value
-
-    @field_validator("window", "settle")
-    @classmethod
-    def _span_in_range(cls, value: float) -> float:
-        # the change history kept per alert spans ``window``: a day bounds it
-        if not 1 <= value <= 86400:
-            raise ValueError("must be from 1s to 1d")
-        return value
+    changes: Annotated[int, count_between(2, 1000)] = 4
+    # the change history kept per alert spans ``window``: a day bounds it
+    window: Annotated[Duration, between("1s", "1d")] = 3600.0
+    settle: Annotated[Duration, between("1s", "1d")] = 1800.0
 
 
 class RulesConfig(_Model):
@@ -372,7 +358,7 @@ class ElasticsearchCleanupConfig(_Model):
     username: str | None = None
     password: Secret | None = None
     api_key: Secret | None = None
-    timeout: Duration = 30.0
+    timeout: Timeout = 30.0
     verify_tls: bool = True
 
     @field_validator("retention")
@@ -388,7 +374,7 @@ class LokiCleanupConfig(_Model):
     retention: Age = 30 * DAY
     chunks_dir: Path | None = None
     org_id: str | None = None
-    timeout: Duration = 30.0
+    timeout: Timeout = 30.0
 
     @field_validator("retention")
     @classmethod
