@@ -24,7 +24,7 @@ from stackwatch.format import humanize_duration
 MAX_SECONDS = 1.0
 MAX_CHARS = 64 * 1024
 EVALUATION_SECONDS = 10.0  # all the annotations of one evaluation of a group
-FLOOR_SECONDS = 0.01
+FLOOR_SECONDS = 0.05  # past the budget: enough for a quick template on a loaded machine
 
 
 class TemplateLimitError(AlerterError):

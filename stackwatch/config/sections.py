@@ -14,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -339,7 +340,12 @@ def _log_pattern(value: str) -> str:
     return value
 
 
-Age = Annotated[float, BeforeValidator(_age)]
+# written back with its unit, so a dumped config loads again (an age needs one)
+Age = Annotated[
+    float,
+    BeforeValidator(_age),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
 IndexPrefix = Annotated[str, AfterValidator(_index_prefix)]
 LogPattern = Annotated[str, AfterValidator(_log_pattern)]
 
