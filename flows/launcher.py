@@ -280,6 +280,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         notes = choose_ports(args)
         stack = plan(args)
     except StackwatchError as exc:
+        if claim is not None:
+            claim.release()
         print(f"stackwatch: {exc}", file=sys.stderr)  # noqa: T201
         return exc.exit_code
     try:
@@ -299,6 +301,9 @@ def serve_stack(stack: Stack, args: argparse.Namespace, claim: Claim, notes: lis
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, handle)
     started: list[Component] = []
+    config = str(stack.config) if stack.config else None
+    # published at once, so a second `make run` during start-up names this one
+    claim.publish(Running(os.getpid(), str(stack.state_dir), config, stack.urls, stack.cli_env))
     try:
         prepare(stack, args)
         for note in [*notes, *stack.notes]:
@@ -314,15 +319,9 @@ def serve_stack(stack: Stack, args: argparse.Namespace, claim: Claim, notes: lis
         say(run_checks_now(api))
         urls = {**prometheus_links(stack.urls.pop("Prometheus")), **stack.urls}
         urls = {"Prefect UI": urls.pop("Prefect UI"), **urls}
-        running = Running(
-            os.getpid(),
-            str(stack.state_dir),
-            str(stack.config) if stack.config else None,
-            urls,
-            stack.cli_env,
+        claim.publish(
+            Running(os.getpid(), str(stack.state_dir), config, urls, stack.cli_env, ready=True)
         )
-        claim.publish(running)
-        config = str(stack.config) if stack.config else None
         say(banner(urls, stack.cli_env, str(stack.state_dir), config))
         while not stopping:
             for component in started:

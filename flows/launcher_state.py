@@ -41,6 +41,7 @@ class Running:
     config: str | None
     urls: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    ready: bool = False  # every part answers
 
 
 def _try_lock(handle: IO[Any]) -> bool:
@@ -123,6 +124,6 @@ def find_local_stack() -> Running | None:
         candidates.append(root / "state")
     for state_dir in candidates:
         running = read_running(state_dir)
-        if running is not None and running.env.get("PREFECT_API_URL"):
+        if running is not None and running.ready and running.env.get("PREFECT_API_URL"):
             return running
     return None

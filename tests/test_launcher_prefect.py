@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import email
 import email.policy
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
 from flows.launcher import build_parser, plan, run
 from stackwatch.catalog import FLOWS
-from tests.support.launcher import Launcher, finished_runs, launcher_config, wait_for_run
+from tests.support.launcher import REPO, Launcher, finished_runs, launcher_config, wait_for_run
 from tests.support.procs import require_binary, wait_for
 
 
@@ -51,7 +54,7 @@ def test_prefect_server_and_flows_agree_on_one_api_address(tmp_path: Path) -> No
     assert flows.env["STACKWATCH__SMTP__OUTBOX_DIR"] == str(state / "outbox")
     assert flows.argv[-2:] == ["--schedule", "system-health-check=30s"]
     assert flows.ready_url == "http://127.0.0.1:14201/health"
-    assert ("Prefect UI", "http://127.0.0.1:14200") in stack.urls
+    assert stack.urls["Prefect UI"] == "http://127.0.0.1:14200"
     assert any("outbox folder" in note and str(state / "outbox") in note for note in stack.notes)
 
 
@@ -163,7 +166,33 @@ def test_make_run_serves_the_flows_and_a_second_run_reuses_the_state(
     # Ctrl-C paused the schedules; serving them again resumes them
     assert [d["name"] for d in deployments if d["paused"]] == []
     assert mail_path.exists()
-    assert launcher.stop() == 0
+
+    # `make stop` from another terminal stops it, and every part with it
+    assert launcher.process is not None
+    parts = psutil.Process(launcher.process.pid).children(recursive=True)
+    stop = subprocess.run(
+        [sys.executable, "-m", "flows.launcher", "--stop", "--state-dir", str(launcher.state)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert stop.returncode == 0, stop.stderr
+    assert stop.stdout == (
+        f"stopped the stackwatch launcher (pid {launcher.process.pid}) on {launcher.state}\n"
+    )
+    assert launcher.process.wait(timeout=30) == 0
+    _, alive = psutil.wait_procs(parts, timeout=10)
+    assert alive == []
+    launcher.process = None
+
+
+def test_make_stop_with_nothing_running_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["--stop", "--state-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == f"no stackwatch launcher is running on {tmp_path}\n"
 
 
 @pytest.mark.parametrize(
