@@ -15,6 +15,9 @@ def port_taken(host: str, port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
         return True
     with socket.socket() as sock:
+        # as the servers themselves bind: connections of a server just stopped (TIME_WAIT)
+        # do not hold the port, a listening socket does
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
