@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stackwatch-installed
 
-.PHONY: run test lint typecheck pytest system-deps bench clean
+.PHONY: run stop test lint typecheck pytest system-deps system-deps-test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# what running needs (Prometheus); the tests also start dockerd, node_exporter and Loki
 system-deps:
-	@bash scripts/system-deps.sh
+	@bash scripts/system-deps.sh run
+
+system-deps-test:
+	@bash scripts/system-deps.sh test
 
 run: $(STAMP) system-deps
 	$(BIN)/python -m flows.launcher
 
-test: $(STAMP) system-deps lint typecheck pytest
+# stops a `make run` left running (its pid file is under state/)
+stop: $(STAMP)
+	$(BIN)/python -m flows.launcher --stop
+
+test: $(STAMP) system-deps-test lint typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -31,7 +39,7 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-bench: $(STAMP) system-deps
+bench: $(STAMP) system-deps-test
 	$(BIN)/python bench/scrape.py
 	$(BIN)/python bench/collectors.py
 	$(BIN)/python bench/evaluate.py

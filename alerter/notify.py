@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import urljoin
 
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
@@ -25,6 +25,7 @@ from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState
 from stackwatch import htmlmail
 from stackwatch.config import Config
 from stackwatch.format import compact_value, format_duration, humanize_duration, moment_text
+from stackwatch.links import prometheus_graph_url
 from stackwatch.mail import Mailer
 
 log = logging.getLogger(__name__)
@@ -182,12 +183,11 @@ class MailRenderer:
         annotation can make a ``javascript:`` or ``data:`` link; those stay text."""
         links: dict[str, str] = {}
         if alert.alertname == BLIND_ALERT:
-            links["Prometheus targets"] = f"{self.prometheus_url}/targets"
+            # the graph of the job's up, not /targets: that page is 404 on Debian's Prometheus
+            up = f'up{{job="{self.config.prometheus.job}"}}'
+            links["Prometheus targets"] = prometheus_graph_url(self.prometheus_url, up)
         elif alert.expr:
-            links["Prometheus graph"] = (
-                f"{self.prometheus_url}/graph?g0.expr={quote(alert.expr, safe='')}&g0.tab=0"
-                "&g0.range_input=1h"
-            )
+            links["Prometheus graph"] = prometheus_graph_url(self.prometheus_url, alert.expr)
         runbook = alert.annotations.get("runbook_url")
         if runbook:
             links["Runbook"] = runbook

@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -16,79 +15,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import requests
 import yaml
 
+from flows.launcher_banner import banner, prometheus_links, run_checks_now
+from flows.launcher_ports import free_port, port_taken, what_answers
+from flows.launcher_process import Component, LaunchError
+from flows.launcher_state import Claim, Running, default_state_dir, stop_running
 from flows.schedules import parse_schedule_overrides
-from stackwatch.config import load_config
+from stackwatch.config import config_path, load_config
 from stackwatch.errors import StackwatchError
-from stackwatch.install import check_packages, checkout, data_path
+from stackwatch.install import check_packages, data_path
 from stackwatch.mail import Mailer
-from stackwatch.private import open_private_append
 
-
-class LaunchError(StackwatchError):
-    """A component did not start."""
-
-
-@dataclass
-class Component:
-    """One child process, with the URL that answers 200 once it is ready."""
-
-    name: str
-    argv: list[str]
-    ready_url: str
-    log_path: Path
-    env: dict[str, str] = field(default_factory=dict)
-    ready_timeout: float = 60.0
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open_private_append(self.log_path) as log:
-            self.process = subprocess.Popen(  # noqa: S603 - argv built by the launcher
-                self.argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env},
-                cwd=checkout(),  # installed: the caller's folder, as relative paths expect
-                start_new_session=True,  # Ctrl-C reaches the launcher, which stops us in order
-            )
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise LaunchError(
-                    f"{self.name} exited with code {self.process.returncode} while starting; "
-                    f"last lines of {self.log_path}:\n{tail(self.log_path)}"
-                )
-            try:
-                if requests.get(self.ready_url, timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        raise LaunchError(
-            f"{self.name} not ready at {self.ready_url} after {self.ready_timeout:.0f}s; "
-            f"last lines of {self.log_path}:\n{tail(self.log_path)}"
-        )
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+__all__ = ["Component", "LaunchError", "build_parser", "plan", "run"]
 
 
 def local_prometheus_config(
@@ -111,9 +50,11 @@ class Stack:
     """The components ``make run`` starts, in start order."""
 
     state_dir: Path
+    config: Path | None = None  # the config file loaded; None: the defaults
     components: list[Component] = field(default_factory=list)
-    urls: list[tuple[str, str]] = field(default_factory=list)
+    urls: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    cli_env: dict[str, str] = field(default_factory=dict)  # what the banner tells the CLI
     notes: list[str] = field(default_factory=list)  # printed before anything starts
 
 
@@ -121,16 +62,17 @@ def plan(args: argparse.Namespace) -> Stack:
     """Build the components from the arguments; nothing is started here."""
     state = Path(args.state_dir).resolve()
     logs = state / "logs"
+    found = config_path(args.config)
+    stack = Stack(state, found.resolve() if found else None)
     exporter_url = f"http://{args.exporter_listen}"
     prometheus_url = f"http://127.0.0.1:{args.prometheus_port}"
-    stack = Stack(state)
     stack.env = {
         "STACKWATCH__PROMETHEUS__URL": prometheus_url,
         "STACKWATCH__STATE__PATH": str(state / "stackwatch.db"),
         "STACKWATCH__SMTP__OUTBOX_DIR": str(state / "outbox"),
     }
     python = sys.executable
-    config_args = ["--config", str(args.config)] if args.config else []
+    config_args = ["--config", str(stack.config)] if stack.config else []
     stack.components.append(
         Component(
             "exporter",
@@ -145,6 +87,7 @@ def plan(args: argparse.Namespace) -> Stack:
             ],
             f"{exporter_url}/metrics",
             logs / "exporter.log",
+            port=int(args.exporter_listen.rsplit(":", 1)[1]),
             env=stack.env,
         )
     )
@@ -162,9 +105,10 @@ def plan(args: argparse.Namespace) -> Stack:
             ],
             f"{prometheus_url}/-/ready",
             logs / "prometheus.log",
+            port=args.prometheus_port,
         )
     )
-    stack.urls += [("Prometheus", prometheus_url), ("Metrics", f"{exporter_url}/metrics")]
+    stack.urls.update({"Prometheus": prometheus_url, "Metrics": f"{exporter_url}/metrics"})
     add_prefect(stack, args)
     return stack
 
@@ -182,9 +126,9 @@ def prepare(stack: Stack, args: argparse.Namespace) -> None:
     (prometheus_dir / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def mail_destination(args: argparse.Namespace, state: Path) -> str:
+def mail_destination(config: Path | None, state: Path) -> str:
     """Where the flows' mail goes: the configured SMTP server, else the outbox under state."""
-    smtp = load_config(args.config).smtp
+    smtp = load_config(config).smtp
     if smtp.host is None:
         return f"outbox folder {state / 'outbox'} (.eml files; set smtp.host to send)"
     return Mailer(smtp).describe()
@@ -208,6 +152,7 @@ def add_prefect(stack: Stack, args: argparse.Namespace) -> None:
             [python, "-m", "prefect", "server", "start"],
             f"{api_url}/health",
             stack.state_dir / "logs" / "prefect-server.log",
+            port=args.prefect_port,
             env={
                 **prefect_env,
                 "PREFECT_API_DATABASE_CONNECTION_URL": (
@@ -222,8 +167,12 @@ def add_prefect(stack: Stack, args: argparse.Namespace) -> None:
         )
     )
     flow_env = {**stack.env, **prefect_env}
-    if args.config:
-        flow_env["STACKWATCH_CONFIG"] = str(Path(args.config).resolve())
+    if stack.config:
+        flow_env["STACKWATCH_CONFIG"] = str(stack.config)
+    # the CLI in another terminal: the same Prefect server, Prometheus, database and outbox
+    stack.cli_env = {"PREFECT_API_URL": api_url, "PREFECT_UI_URL": ui_url, **stack.env}
+    if stack.config:
+        stack.cli_env["STACKWATCH_CONFIG"] = str(stack.config)
     flow_env.update(
         {
             "STACKWATCH__LINKS__PREFECT_UI_URL": ui_url,
@@ -238,17 +187,46 @@ def add_prefect(stack: Stack, args: argparse.Namespace) -> None:
     stack.components.append(
         Component(
             "flows",
-            [python, "-m", "flows.serve", *schedules],
+            [python, "-m", "flows.launcher_serve", *schedules],
             f"http://127.0.0.1:{args.runner_port}/health",
             stack.state_dir / "logs" / "flows.log",
+            port=args.runner_port,
             env=flow_env,
             ready_timeout=120.0,
         )
     )
-    stack.urls.insert(0, ("Prefect UI", ui_url))
-    mail = mail_destination(args, stack.state_dir)
-    stack.urls.append(("Mail", mail))
+    stack.urls = {"Prefect UI": ui_url, **stack.urls}
+    mail = mail_destination(stack.config, stack.state_dir)
+    stack.urls["Mail"] = mail
     stack.notes.append(f"flows mail to {mail}")
+
+
+PORTS = (
+    ("exporter", "exporter_listen"),
+    ("prometheus", "prometheus_port"),
+    ("prefect-server", "prefect_port"),
+    ("flows", "runner_port"),
+)
+
+
+def choose_ports(args: argparse.Namespace) -> list[str]:
+    """Check each part's port before anything starts; a taken one is said (what answers there)
+    and replaced by a free port, or stops the launcher with ``--taken-port stop``. The launcher
+    never uses a server it did not start."""
+    notes = []
+    for name, attr in PORTS:
+        value = getattr(args, attr)
+        host, port = value.rsplit(":", 1) if isinstance(value, str) else ("127.0.0.1", value)
+        port = int(port)
+        if not port_taken(host, port):
+            continue
+        what = what_answers(host, port)
+        if args.taken_port == "stop":
+            raise LaunchError(f"{name}: {host}:{port} is taken by {what}; not starting")
+        new = free_port(host)
+        setattr(args, attr, f"{host}:{new}" if isinstance(value, str) else new)
+        notes.append(f"{name}: {host}:{port} is taken by {what}; using {host}:{new} instead")
+    return notes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,15 +234,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m flows.launcher",
         description="Start stackwatch locally: the exporter, Prometheus and the flows. "
         "State (Prometheus data, alert database, outbox, logs) lives in --state-dir and is "
-        "reused by the next run. Ctrl-C stops everything.",
+        "reused by the next run. Ctrl-C, SIGTERM or SIGHUP stops everything.",
     )
     parser.add_argument("--config", help="stackwatch config file (default: ./stackwatch.yml)")
-    parser.add_argument("--state-dir", default=os.environ.get("STACKWATCH_STATE_DIR", "state"))
+    parser.add_argument("--state-dir", default=str(default_state_dir()))
     parser.add_argument("--exporter-listen", default="127.0.0.1:9810", metavar="HOST:PORT")
     parser.add_argument("--prometheus-port", type=int, default=9090)
     parser.add_argument("--prefect-port", type=int, default=4200, help="Prefect UI and API")
     parser.add_argument(
         "--runner-port", type=int, default=4201, help="health endpoint of the flow-serving process"
+    )
+    parser.add_argument(
+        "--taken-port",
+        choices=("move", "stop"),
+        default="move",
+        help="when something else answers on a part's port: use a free port (printed) or stop",
     )
     parser.add_argument(
         "--schedule",
@@ -273,48 +257,75 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=SPEC",
         help="replace a flow's schedule: a cron expression (UTC) or an interval such as 30s",
     )
+    parser.add_argument(
+        "--stop", action="store_true", help="stop the launcher running on --state-dir (make stop)"
+    )
     return parser
+
+
+def say(text: str) -> None:
+    print(text, flush=True)  # noqa: T201
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    claim: Claim | None = None
     try:
+        if args.stop:
+            say(stop_running(Path(args.state_dir)))
+            return 0
         check_packages()
+        plan(args)  # a bad argument or config stops the launcher before anything is checked
+        claim = Claim(Path(args.state_dir))
+        notes = choose_ports(args)
         stack = plan(args)
     except StackwatchError as exc:
+        if claim is not None:
+            claim.release()
         print(f"stackwatch: {exc}", file=sys.stderr)  # noqa: T201
         return exc.exit_code
+    try:
+        return serve_stack(stack, args, claim, notes)
+    finally:
+        claim.release()
+
+
+def serve_stack(stack: Stack, args: argparse.Namespace, claim: Claim, notes: list[str]) -> int:
     stopping = False
 
     def handle(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
+    # closing the terminal (SIGHUP) stops everything as Ctrl-C and SIGTERM do
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, handle)
     started: list[Component] = []
+    config = str(stack.config) if stack.config else None
+    # published at once, so a second `make run` during start-up names this one
+    claim.publish(Running(os.getpid(), str(stack.state_dir), config, stack.urls, stack.cli_env))
     try:
         prepare(stack, args)
-        for note in stack.notes:
-            print(note, flush=True)  # noqa: T201
+        for note in [*notes, *stack.notes]:
+            say(note)
         for component in stack.components:
-            print(f"starting {component.name} (log: {component.log_path})", flush=True)  # noqa: T201
+            say(f"starting {component.name} (log: {component.log_path})")
             component.start()
             started.append(component)
-            component.wait_ready()
+            component.wait_ready(lambda: stopping)
             if stopping:
                 return 130
-        print("\nstackwatch is running:", flush=True)  # noqa: T201
-        for label, url in stack.urls:
-            print(f"  {label:<12} {url}")  # noqa: T201
-        print(f"  {'State':<12} {stack.state_dir}\nPress Ctrl-C to stop.", flush=True)  # noqa: T201
+        api = stack.cli_env["PREFECT_API_URL"]
+        say(run_checks_now(api))
+        urls = {**prometheus_links(stack.urls.pop("Prometheus")), **stack.urls}
+        urls = {"Prefect UI": urls.pop("Prefect UI"), **urls}
+        claim.publish(
+            Running(os.getpid(), str(stack.state_dir), config, urls, stack.cli_env, ready=True)
+        )
+        say(banner(urls, stack.cli_env, str(stack.state_dir), config))
         while not stopping:
             for component in started:
-                if component.process is not None and component.process.poll() is not None:
-                    raise LaunchError(
-                        f"{component.name} exited with code {component.process.returncode}; "
-                        f"last lines of {component.log_path}:\n{tail(component.log_path)}"
-                    )
+                component.check_running()
             time.sleep(0.5)
         return 0
     except LaunchError as exc:
@@ -322,8 +333,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         for component in reversed(started):
-            print(f"stopping {component.name}", flush=True)  # noqa: T201
-            component.stop()
+            say(f"stopping {component.name}: {component.stop()}")
 
 
 if __name__ == "__main__":

@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
-# Installs the Debian packages stackwatch runs and tests against, when any is missing.
+# Installs the Debian packages stackwatch needs, when any is missing: `run` for `make run`,
+# `test` for `make test` (what running needs and what the tests start).
 set -euo pipefail
 
+# command -> the package that brings it
 declare -A wanted=(
   [prometheus]=prometheus
   [promtool]=prometheus
-  [prometheus-node-exporter]=prometheus-node-exporter
-  [dockerd]=docker.io
-  [docker]=docker.io
-  [busybox]=busybox-static
-  [docker-compose]=docker-compose
 )
+case "${1:-}" in
+  run) ;;
+  test)
+    wanted+=(
+      [prometheus-node-exporter]=prometheus-node-exporter
+      [dockerd]=docker.io
+      [docker]=docker.io
+      [busybox]=busybox-static
+      [docker-compose]=docker-compose
+      [loki]=loki
+    )
+    ;;
+  *)
+    echo "usage: system-deps.sh run|test" >&2
+    exit 2
+    ;;
+esac
 missing=()
 for cmd in "${!wanted[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+packages=${packages% }
 if [ "$(id -u)" -ne 0 ]; then
   echo "stackwatch needs these Debian packages: $packages" >&2
   echo "install them with: sudo apt-get update && sudo apt-get install -y $packages" >&2

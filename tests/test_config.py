@@ -44,7 +44,7 @@ def test_invalid_config_lists_every_problem_with_file_line_and_key(
 def test_example_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["config", "check", "--config", str(REPO / "stackwatch.example.yml")])
     assert code == 0
-    assert "OK (3 services" in capsys.readouterr().out
+    assert "OK (2 services" in capsys.readouterr().out
 
 
 def test_defaults_without_a_file() -> None:

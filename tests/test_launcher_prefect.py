@@ -10,25 +10,20 @@ from __future__ import annotations
 
 import email
 import email.policy
-import signal
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from flows.launcher import build_parser, plan, run
 from stackwatch.catalog import FLOWS
-from tests.support.procs import free_port, require_binary, wait_for
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.launcher import REPO, Launcher, finished_runs, launcher_config, wait_for_run
+from tests.support.procs import require_binary, wait_for
 
 
 def test_prefect_server_and_flows_agree_on_one_api_address(tmp_path: Path) -> None:
@@ -59,149 +54,16 @@ def test_prefect_server_and_flows_agree_on_one_api_address(tmp_path: Path) -> No
     assert flows.env["STACKWATCH__SMTP__OUTBOX_DIR"] == str(state / "outbox")
     assert flows.argv[-2:] == ["--schedule", "system-health-check=30s"]
     assert flows.ready_url == "http://127.0.0.1:14201/health"
-    assert ("Prefect UI", "http://127.0.0.1:14200") in stack.urls
+    assert stack.urls["Prefect UI"] == "http://127.0.0.1:14200"
     assert any("outbox folder" in note and str(state / "outbox") in note for note in stack.notes)
-
-
-class Launcher:
-    """``python -m flows.launcher`` as ``make run`` starts it, on free ports."""
-
-    def __init__(self, workdir: Path, config: Path) -> None:
-        self.workdir = workdir
-        self.state = workdir / "state"
-        self.ports = {name: free_port() for name in ("exporter", "prometheus", "prefect", "runner")}
-        self.api = f"http://127.0.0.1:{self.ports['prefect']}/api"
-        self.prometheus = f"http://127.0.0.1:{self.ports['prometheus']}"
-        self.config = config
-        self.process: subprocess.Popen[str] | None = None
-        # like Prefect's own client: retry when the server's SQLite is busy (503)
-        self.session = requests.Session()
-        retry = Retry(
-            total=5,
-            backoff_factor=0.5,
-            status_forcelist=(502, 503),
-            allowed_methods=frozenset({"GET", "POST"}),
-        )
-        self.session.mount("http://", HTTPAdapter(max_retries=retry))
-        self.log_offset = 0
-
-    def start(self) -> None:
-        log_path = self.workdir / "launcher.log"
-        self.log_offset = log_path.stat().st_size if log_path.exists() else 0
-        log = log_path.open("a")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "flows.launcher",
-                "--config",
-                str(self.config),
-                "--state-dir",
-                str(self.state),
-                "--exporter-listen",
-                f"127.0.0.1:{self.ports['exporter']}",
-                "--prometheus-port",
-                str(self.ports["prometheus"]),
-                "--prefect-port",
-                str(self.ports["prefect"]),
-                "--runner-port",
-                str(self.ports["runner"]),
-                "--schedule",
-                "system-health-check=10s",
-                # the run triggered below must not meet a scheduled one (CANCEL_NEW would
-                # cancel it), so this flow's schedule is moved out of the test's way
-                "--schedule",
-                "threshold-alert-check=52w",
-            ],
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        wait_for(self._running, 240, f"the launcher to start (log: {log.name})", interval=1)
-
-    def log(self) -> str:
-        """What the launcher printed since its latest start."""
-        return (self.workdir / "launcher.log").read_text()[self.log_offset :]
-
-    def _running(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"launcher exited {self.process.returncode}:\n{self.log()}")
-        return "Press Ctrl-C to stop." in self.log()
-
-    def stop(self) -> int | None:
-        """Ctrl-C, as a user would; returns the exit code and kills any child left behind."""
-        if self.process is None:
-            return None
-        children = psutil.Process(self.process.pid).children(recursive=True)
-        self.process.send_signal(signal.SIGINT)
-        try:
-            code = self.process.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = None
-        _, alive = psutil.wait_procs(children, timeout=10)
-        for child in alive:
-            child.kill()
-        self.process = None
-        if alive:
-            raise AssertionError(f"left running after Ctrl-C: {[c.pid for c in alive]}")
-        return code
-
-    def api_get(self, path: str) -> Any:
-        response = self.session.get(f"{self.api}{path}", timeout=10)
-        response.raise_for_status()
-        return response.json()
-
-    def api_post(self, path: str, body: dict[str, Any]) -> Any:
-        response = self.session.post(f"{self.api}{path}", json=body, timeout=10)
-        response.raise_for_status()
-        return response.json()
 
 
 @pytest.fixture
 def launcher(tmp_path: Path) -> Iterator[Launcher]:
     require_binary("prometheus", "prometheus")
-    rules = tmp_path / "rules.yml"
-    rules.write_text(
-        """
-groups:
-  - name: threshold-alert-check
-    rules:
-      - alert: ExporterScraped
-        expr: up{job="stackwatch"} == 1
-        labels: {severity: warning}
-        annotations: {summary: "the exporter at {{ $labels.instance }} is scraped"}
-  - name: system-health-check
-    rules:
-      - alert: ExporterDown
-        expr: up{job="stackwatch"} == 0
-"""
-    )
-    config = tmp_path / "stackwatch.yml"
-    config.write_text(
-        f"""
-docker: {{enabled: false}}
-exporter:
-  collectors: {{host: true, services: false}}
-rules:
-  paths: ["{rules}"]
-smtp:
-  to: [ops@example.org]
-"""
-    )
-    running = Launcher(tmp_path, config)
+    running = Launcher(tmp_path, launcher_config(tmp_path))
     yield running
     running.stop()
-
-
-def wait_for_run(launcher: Launcher, flow_run_id: str, timeout: float = 120) -> dict[str, Any]:
-    def finished() -> dict[str, Any] | None:
-        run: dict[str, Any] = launcher.api_get(f"/flow_runs/{flow_run_id}")
-        return run if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
-
-    return wait_for(finished, timeout, f"flow run {flow_run_id} to finish", interval=1)
 
 
 @pytest.mark.integration
@@ -243,6 +105,13 @@ def test_make_run_serves_the_flows_and_a_second_run_reuses_the_state(
         "Prometheus to scrape the exporter",
         interval=1,
     )
+    # the launcher runs each check once at start: the run below must not meet that one
+    wait_for(
+        lambda: finished_runs(launcher, "threshold-alert-check"),
+        120,
+        "the start-up threshold-alert-check run to end",
+        interval=1,
+    )
     deployment = launcher.api_get("/deployments/name/threshold-alert-check/threshold-alert-check")
     # the key makes a retried request (after a 503) return the same run, not a second one
     run = launcher.api_post(
@@ -256,10 +125,19 @@ def test_make_run_serves_the_flows_and_a_second_run_reuses_the_state(
         flows_log.read_text()[-4000:],
     )
 
-    [mail_path] = outbox.glob("*.eml")
-    message = email.message_from_bytes(mail_path.read_bytes(), policy=email.policy.default)
-    assert "threshold-alert-check" in message["Subject"]
-    assert "ExporterScraped" in message["Subject"]
+    # one alert mail: from the start-up run if Prometheus had scraped by then, else from this
+    # one (the start-up runs of the checks this config has no rules for may mail too)
+    mails = {
+        path: email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        for path in outbox.glob("*.eml")
+    }
+    alert_mails = [
+        path
+        for path, message in mails.items()
+        if "threshold-alert-check" in message["Subject"] and "ExporterScraped" in message["Subject"]
+    ]
+    assert len(alert_mails) == 1, [message["Subject"] for message in mails.values()]
+    [mail_path] = alert_mails
 
     # the short schedule from the override runs system-health-check on its own
     scheduled = wait_for(
@@ -296,7 +174,33 @@ def test_make_run_serves_the_flows_and_a_second_run_reuses_the_state(
     # Ctrl-C paused the schedules; serving them again resumes them
     assert [d["name"] for d in deployments if d["paused"]] == []
     assert mail_path.exists()
-    assert launcher.stop() == 0
+
+    # `make stop` from another terminal stops it, and every part with it
+    assert launcher.process is not None
+    parts = psutil.Process(launcher.process.pid).children(recursive=True)
+    stop = subprocess.run(
+        [sys.executable, "-m", "flows.launcher", "--stop", "--state-dir", str(launcher.state)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert stop.returncode == 0, stop.stderr
+    assert stop.stdout == (
+        f"stopped the stackwatch launcher (pid {launcher.process.pid}) on {launcher.state}\n"
+    )
+    assert launcher.process.wait(timeout=30) == 0
+    _, alive = psutil.wait_procs(parts, timeout=10)
+    assert alive == []
+    launcher.process = None
+
+
+def test_make_stop_with_nothing_running_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["--stop", "--state-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == f"no stackwatch launcher is running on {tmp_path}\n"
 
 
 @pytest.mark.parametrize(

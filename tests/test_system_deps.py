@@ -48,14 +48,14 @@ def machine(tmp_path: Path) -> dict[str, Path]:
     return {"bin": bin_dir, "calls": calls, "policy": policy}
 
 
-def run_script(machine: dict[str, Path]) -> subprocess.CompletedProcess[str]:
+def run_script(machine: dict[str, Path], mode: str = "test") -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": str(machine["bin"]),
         "HOME": os.environ.get("HOME", "/root"),
         "STACKWATCH_POLICY_RC_D": str(machine["policy"]),
     }
     return subprocess.run(
-        [str(machine["bin"] / "bash"), str(SCRIPT)],
+        [str(machine["bin"] / "bash"), str(SCRIPT), mode],
         env=env,
         capture_output=True,
         text=True,
@@ -84,3 +84,57 @@ def test_a_policy_the_machine_already_has_is_left_alone(machine: dict[str, Path]
     assert machine["policy"].read_text() == "#!/bin/sh\n# the admin's own\nexit 0\n"
     calls = machine["calls"].read_text().splitlines()
     assert not [c for c in calls if c.startswith("systemctl")], calls
+
+
+def installed(machine: dict[str, Path]) -> set[str]:
+    """The packages the stand-in apt-get was asked to install."""
+    calls = machine["calls"].read_text().splitlines()
+    return {
+        word
+        for call in calls
+        if call.startswith("apt-get install")
+        for word in call.split()[2:]
+        if not word.startswith("-")
+    }
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the script installs only as root")
+def test_make_run_installs_only_what_running_needs(machine: dict[str, Path]) -> None:
+    result = run_script(machine, "run")
+    assert result.returncode == 0, result.stderr
+    assert installed(machine) == {"prometheus"}  # prometheus and promtool
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the script installs only as root")
+def test_make_test_adds_what_the_tests_need(machine: dict[str, Path]) -> None:
+    result = run_script(machine, "test")
+    assert result.returncode == 0, result.stderr
+    assert installed(machine) == {
+        "prometheus",
+        "prometheus-node-exporter",
+        "docker.io",
+        "busybox-static",
+        "docker-compose",
+        "loki",
+    }
+
+
+def test_without_root_it_names_the_packages_of_its_set_and_installs_none(
+    machine: dict[str, Path],
+) -> None:
+    """As a user other than root (a stand-in ``id`` says so), it prints the command to run."""
+    (machine["bin"] / "id").unlink()
+    stub(machine["bin"], "id", "echo 1000")
+    result = run_script(machine, "run")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "install them with: sudo apt-get update && sudo apt-get install -y prometheus"
+    )
+    assert not machine["calls"].exists()
+
+
+def test_an_unknown_set_is_refused(machine: dict[str, Path]) -> None:
+    result = run_script(machine, "everything")
+    assert result.returncode == 2
+    assert result.stderr == "usage: system-deps.sh run|test\n"
+    assert not machine["calls"].exists()
