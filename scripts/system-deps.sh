@@ -17,7 +17,6 @@ case "${1:-}" in
       [docker]=docker.io
       [busybox]=busybox-static
       [docker-compose]=docker-compose
-      [loki]=loki
     )
     ;;
   *)

@@ -115,7 +115,6 @@ def test_make_test_adds_what_the_tests_need(machine: dict[str, Path]) -> None:
         "docker.io",
         "busybox-static",
         "docker-compose",
-        "loki",
     }
 
 
