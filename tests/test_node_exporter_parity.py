@@ -231,3 +231,14 @@ def test_every_node_exporter_family_is_exposed_alike(reads: Reads) -> None:
 
 def test_not_yet_only_lists_what_is_still_missing(reads: Reads) -> None:
     assert sorted(NOT_YET & set(reads.after)) == []
+
+
+def test_node_collectors_carry_node_exporter_names(reads: Reads) -> None:
+    """Each part's ``collector`` label is a collector node_exporter runs by default here, but
+    ``processes``, a node_exporter collector that is off by default (stackwatch's was first)."""
+
+    def names(found: dict[str, Family]) -> set[str]:
+        samples = found["node_scrape_collector_success"].samples
+        return {dict(labels)["collector"] for labels in samples}
+
+    assert sorted(names(reads.after) - names(reads.theirs) - {"processes"}) == []

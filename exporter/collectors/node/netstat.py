@@ -31,6 +31,13 @@ class NetstatCollector(NodeCollector):
 
     def __init__(self, fields: re.Pattern[str] = DEFAULT_FIELDS) -> None:
         self.fields = fields
+        # A kernel's field names do not change while it runs: each is matched once.
+        self._selected: dict[str, bool] = {}
+
+    def selected(self, key: str) -> bool:
+        if key not in self._selected:
+            self._selected[key] = self.fields.match(key) is not None
+        return self._selected[key]
 
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
         netstat = proc.optional("net/netstat", parse_netstat)
@@ -39,7 +46,7 @@ class NetstatCollector(NodeCollector):
             return
         stats = {**netstat, **snmp, **(proc.optional("net/snmp6", parse_snmp6) or {})}
         for key, value in stats.items():
-            if self.fields.match(key):
+            if self.selected(key):
                 yield UnknownMetricFamily(
                     f"node_netstat_{key}", f"Statistic {key.replace('_', '', 1)}.", value=value
                 )
