@@ -6,8 +6,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from exporter.sysfs.files import read_text
-
 # The text attributes of node_network_info.
 TEXT_ATTRIBUTES = ("address", "broadcast", "duplex", "ifalias", "operstate")
 
@@ -40,6 +38,7 @@ class NetClassIface:
     name: str
     text: dict[str, str] = field(default_factory=dict)
     ints: dict[str, int] = field(default_factory=dict)
+    rx_nohandler: int | None = None  # statistics/rx_nohandler, which netdev exports
 
 
 def parse_int(text: str) -> int | None:
@@ -57,20 +56,51 @@ def read_net_class(path: Path) -> dict[str, NetClassIface]:
         names = sorted(entry.name for entry in os.scandir(path) if not entry.is_file())
     except FileNotFoundError:
         return {}
-    return {name: read_iface(path / name, name) for name in names}
+    out = {}
+    for name in names:
+        iface = read_iface(path / name, name)
+        if iface is not None:
+            out[name] = iface
+    return out
 
 
-def read_iface(path: Path, name: str) -> NetClassIface:
-    base = f"{path}/"
-    text: dict[str, str] = {}
-    for attribute in TEXT_ATTRIBUTES:
-        raw = read_text(base + attribute)
-        if raw is not None:
-            text[attribute] = raw.strip()
-    ints: dict[str, int] = {}
-    for attribute in INT_ATTRIBUTES:
-        raw = read_text(base + attribute)
-        number = None if raw is None else parse_int(raw)
-        if number is not None:
-            ints[attribute] = number
-    return NetClassIface(name, text, ints)
+def read_iface(path: Path, name: str) -> NetClassIface | None:
+    """One device's attributes; None if it vanished since the directory was listed.
+
+    Files are opened relative to the device's directory: a scrape reads some twenty per
+    device, and resolving the whole path through sysfs each time costs more than the read.
+    """
+    try:
+        directory = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        text: dict[str, str] = {}
+        for attribute in TEXT_ATTRIBUTES:
+            raw = read_attribute(attribute, directory)
+            if raw is not None:
+                text[attribute] = raw.strip()
+        ints: dict[str, int] = {}
+        for attribute in INT_ATTRIBUTES:
+            raw = read_attribute(attribute, directory)
+            number = None if raw is None else parse_int(raw)
+            if number is not None:
+                ints[attribute] = number
+        nohandler = read_attribute("statistics/rx_nohandler", directory)
+    finally:
+        os.close(directory)
+    return NetClassIface(name, text, ints, None if nohandler is None else parse_int(nohandler))
+
+
+def read_attribute(name: str, directory: int) -> str | None:
+    """A sysfs attribute's text (at most a page, so one read), None if the kernel refuses it."""
+    try:
+        fd = os.open(name, os.O_RDONLY, dir_fd=directory)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 4096).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

@@ -12,8 +12,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
 from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.procfs.net_dev import NET_DEV_FIELDS, parse_net_dev
-from exporter.sysfs.files import read_text
-from exporter.sysfs.net_class import NetClassIface, parse_int, read_net_class
+from exporter.sysfs.net_class import NetClassIface, read_net_class
 
 IFF_LOOPBACK = 0x8
 
@@ -51,8 +50,6 @@ class NetdevCollector(NodeCollector):
                 continue
             for field, value in stats.items():
                 families[field].add_metric([device], value)
-            nohandler = read_text(proc.sys / "class" / "net" / device / "statistics/rx_nohandler")
-            families["receive_nohandler"].add_metric(
-                [device], (parse_int(nohandler) or 0) if nohandler is not None else 0
-            )
+            nohandler = iface.rx_nohandler if iface is not None else None
+            families["receive_nohandler"].add_metric([device], nohandler or 0)
         yield from families.values()

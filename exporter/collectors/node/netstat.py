@@ -34,19 +34,18 @@ class NetstatCollector(NodeCollector):
         # A kernel's field names do not change while it runs: each is matched once.
         self._selected: dict[str, bool] = {}
 
-    def selected(self, key: str) -> bool:
-        if key not in self._selected:
-            self._selected[key] = self.fields.match(key) is not None
-        return self._selected[key]
-
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
         netstat = proc.optional("net/netstat", parse_netstat)
         snmp = proc.optional("net/snmp", parse_netstat)
         if netstat is None or snmp is None:
             return
         stats = {**netstat, **snmp, **(proc.optional("net/snmp6", parse_snmp6) or {})}
+        selected = self._selected
         for key, value in stats.items():
-            if self.selected(key):
+            keep = selected.get(key)
+            if keep is None:
+                keep = selected[key] = self.fields.match(key) is not None
+            if keep:
                 yield UnknownMetricFamily(
                     f"node_netstat_{key}", f"Statistic {key.replace('_', '', 1)}.", value=value
                 )
