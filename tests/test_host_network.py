@@ -323,3 +323,17 @@ def test_each_network_collector_is_timed(tmp_path: Path, collector: str) -> None
     )
     assert seconds is not None
     assert 0 <= seconds < 1
+
+
+def test_network_files_are_those_of_pid_1(tmp_path: Path) -> None:
+    """With the host's PIDs but its own network (the Compose exporter), /proc/net is the
+    container's; /proc/1/net is the host's, whose devices /sys/class/net lists."""
+    root = make_root(tmp_path)
+    host_net = root / "proc" / "1" / "net"
+    host_net.mkdir(parents=True)
+    lines = (NET / "dev").read_text().splitlines()
+    (host_net / "dev").write_text("\n".join([*lines[:2], lines[3].replace("eth0", "enp1s0")]))
+    reg = registry(root)
+    assert reg.get_sample_value("node_network_receive_bytes_total", {"device": "enp1s0"}) > 0
+    assert reg.get_sample_value("node_network_receive_bytes_total", {"device": "eth0"}) is None
+    assert reg.get_sample_value("node_sockstat_sockets_used") is None  # not in 1/net here

@@ -20,7 +20,7 @@ class ArpCollector(NodeCollector):
     name = "arp"
 
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
-        entries = proc.optional("net/arp", parse_arp)
+        entries = proc.optional(proc.net("arp"), parse_arp)
         if entries is None:
             return
         family = GaugeMetricFamily("node_arp_entries", "ARP entries by device", labels=["device"])

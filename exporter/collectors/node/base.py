@@ -56,6 +56,14 @@ class ProcFiles:
             self._parsed[key] = None if text is None else parse(text)
         return cast("T | None", self._parsed[key])
 
+    def net(self, name: str) -> str:
+        """The ``/proc`` name of a network file (``dev`` -> ``1/net/dev``): the host's network
+        namespace is PID 1's, which a container that shares the host's PIDs but not its network
+        (the Compose file's exporter) sees too; a tree without ``1/net`` has ``net/``."""
+        if "net" not in self._parsed:
+            self._parsed["net"] = "1/net" if (self.path / "1" / "net").is_dir() else "net"
+        return f"{self._parsed['net']}/{name}"
+
     def shared(self, key: str, read: Callable[[], T]) -> T:
         """What ``read`` returns, once per scrape (a ``/sys`` tree two collectors need)."""
         if key not in self._parsed:

@@ -59,7 +59,7 @@ class ConntrackCollector(NodeCollector):
             "Maximum size of connection tracking table.",
             value=limit,
         )
-        stats = proc.optional("net/stat/nf_conntrack", parse_conntrack_stat)
+        stats = proc.optional(proc.net("stat/nf_conntrack"), parse_conntrack_stat)
         if stats is None:
             return
         for name, help_text in STAT_HELP.items():

@@ -32,7 +32,7 @@ class NetdevCollector(NodeCollector):
     name = "netdev"
 
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
-        devices = proc.optional("net/dev", parse_net_dev)
+        devices = proc.optional(proc.net("dev"), parse_net_dev)
         if devices is None:
             return
         ifaces = net_class(proc)

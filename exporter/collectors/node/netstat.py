@@ -35,11 +35,11 @@ class NetstatCollector(NodeCollector):
         self._selected: dict[str, bool] = {}
 
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
-        netstat = proc.optional("net/netstat", parse_netstat)
-        snmp = proc.optional("net/snmp", parse_netstat)
+        netstat = proc.optional(proc.net("netstat"), parse_netstat)
+        snmp = proc.optional(proc.net("snmp"), parse_netstat)
         if netstat is None or snmp is None:
             return
-        stats = {**netstat, **snmp, **(proc.optional("net/snmp6", parse_snmp6) or {})}
+        stats = {**netstat, **snmp, **(proc.optional(proc.net("snmp6"), parse_snmp6) or {})}
         selected = self._selected
         for key, value in stats.items():
             keep = selected.get(key)

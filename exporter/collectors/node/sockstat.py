@@ -29,8 +29,8 @@ class SockstatCollector(NodeCollector):
         self.page_size = page_size or os.sysconf("SC_PAGESIZE")
 
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
-        v4 = proc.optional("net/sockstat", parse_sockstat)
-        v6 = proc.optional("net/sockstat6", parse_sockstat)
+        v4 = proc.optional(proc.net("sockstat"), parse_sockstat)
+        v6 = proc.optional(proc.net("sockstat6"), parse_sockstat)
         for stat in (v4, v6):
             if stat is None:
                 continue

@@ -20,7 +20,7 @@ class SoftnetCollector(NodeCollector):
     name = "softnet"
 
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
-        stats = proc.optional("net/softnet_stat", parse_softnet)
+        stats = proc.optional(proc.net("softnet_stat"), parse_softnet)
         if stats is None:
             return
         processed = CounterMetricFamily(

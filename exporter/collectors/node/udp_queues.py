@@ -25,8 +25,8 @@ class UdpQueuesCollector(NodeCollector):
             "Number of allocated memory in the kernel for UDP datagrams in bytes.",
             labels=["ip", "queue"],
         )
-        for ip, name in (("v4", "net/udp"), ("v6", "net/udp6")):
-            queues = proc.optional(name, parse_udp_queues)
+        for ip, name in (("v4", "udp"), ("v6", "udp6")):
+            queues = proc.optional(proc.net(name), parse_udp_queues)
             if queues is not None:
                 family.add_metric([ip, "tx"], queues.tx)
                 family.add_metric([ip, "rx"], queues.rx)
