@@ -53,7 +53,8 @@ def parse_int(text: str) -> int | None:
 def read_net_class(path: Path) -> dict[str, NetClassIface]:
     """Every device under ``path`` (``/sys/class/net``), by name; {} if there is no such tree."""
     try:
-        names = sorted(entry.name for entry in os.scandir(path) if not entry.is_file())
+        # Devices are symlinks (d_type says so without a stat); bonding_masters is a file.
+        names = sorted(e.name for e in os.scandir(path) if not e.is_file(follow_symlinks=False))
     except FileNotFoundError:
         return {}
     out = {}
