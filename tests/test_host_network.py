@@ -337,3 +337,23 @@ def test_network_files_are_those_of_pid_1(tmp_path: Path) -> None:
     assert reg.get_sample_value("node_network_receive_bytes_total", {"device": "enp1s0"}) > 0
     assert reg.get_sample_value("node_network_receive_bytes_total", {"device": "eth0"}) is None
     assert reg.get_sample_value("node_sockstat_sockets_used") is None  # not in 1/net here
+
+
+def test_a_failing_part_is_logged_once_and_its_recovery_too(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = make_root(tmp_path)
+    softnet = root / "proc" / "net" / "softnet_stat"
+    good = softnet.read_text()
+    softnet.write_text("00015c73 00020e76\n")
+    reg = registry(root)
+    for _ in range(3):
+        assert reg.get_sample_value("node_scrape_collector_success", {"collector": "softnet"}) == 0
+    softnet.write_text(good)
+    assert success(reg, "softnet") == 1
+    # (This fake root has no /proc/stat or meminfo: those parts fail too, and log their own.)
+    messages = [r.getMessage() for r in caplog.records if "softnet" in r.getMessage()]
+    assert messages == [
+        "node collector softnet failed: ValueError: 2 columns in softnet_stat, at least 9 expected",
+        "node collector softnet recovered",
+    ]

@@ -1,4 +1,4 @@
-"""Host metrics with node_exporter's names, read from ``/proc`` under a configurable root.
+"""Host metrics with node_exporter's names, read from ``/proc`` and ``/sys`` under a set root.
 
 One switch and one ``collector`` label (``host``) over node_exporter's collectors, which live
 one per module in ``exporter/collectors/node/`` with their parsers in ``exporter/procfs/``.
