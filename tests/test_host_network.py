@@ -3,6 +3,7 @@ softnet, udp_queues, arp, conntrack, bonding) on captured /proc files and fake /
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -342,6 +343,7 @@ def test_network_files_are_those_of_pid_1(tmp_path: Path) -> None:
 def test_a_failing_part_is_logged_once_and_its_recovery_too(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="exporter.collectors.host")
     root = make_root(tmp_path)
     softnet = root / "proc" / "net" / "softnet_stat"
     good = softnet.read_text()
