@@ -283,10 +283,18 @@ def test_missing_proc_fails_at_start_with_the_path(tmp_path: Path) -> None:
 
 
 def test_file_vanishing_after_start_fails_only_this_collector(tmp_path: Path) -> None:
+    """As in node_exporter: the meminfo collector fails alone, the others' families stay."""
     root = make_root(tmp_path)
     (root / "proc" / "meminfo").unlink()
     registry = build_registry({"host": collector(root)})
+
+    def success(name: str) -> float | None:
+        return registry.get_sample_value("node_scrape_collector_success", {"collector": name})
+
+    assert success("meminfo") == 0
+    assert success("loadavg") == 1
+    assert registry.get_sample_value("node_memory_MemTotal_bytes") is None
+    assert registry.get_sample_value("node_load1") == 0.52
     assert (
-        registry.get_sample_value("stackwatch_scrape_collector_success", {"collector": "host"}) == 0
+        registry.get_sample_value("stackwatch_scrape_collector_success", {"collector": "host"}) == 1
     )
-    assert registry.get_sample_value("node_load1") is None

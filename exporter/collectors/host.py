@@ -1,4 +1,4 @@
-"""Host metrics with node_exporter's names, read from ``/proc`` under a configurable root.
+"""Host metrics with node_exporter's names, read from ``/proc`` and ``/sys`` under a set root.
 
 One switch and one ``collector`` label (``host``) over node_exporter's collectors, which live
 one per module in ``exporter/collectors/node/`` with their parsers in ``exporter/procfs/``.
@@ -11,33 +11,50 @@ one per module in ``exporter/collectors/node/`` with their parsers in ``exporter
 # TYPE node_filesystem_size_bytes gauge
 # HELP node_load1 1m load average.
 # TYPE node_load1 gauge
+# HELP node_scrape_collector_success node_exporter: Whether a collector succeeded.
+# TYPE node_scrape_collector_success gauge
+# HELP node_scrape_collector_duration_seconds node_exporter: Duration of a collector scrape.
+# TYPE node_scrape_collector_duration_seconds gauge
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporter.collectors.base import Collector
+from exporter.collectors.node.arp import ArpCollector
 from exporter.collectors.node.base import NodeCollector, ProcFiles
+from exporter.collectors.node.bonding import BondingCollector
+from exporter.collectors.node.conntrack import ConntrackCollector
 from exporter.collectors.node.cpu import CpuCollector
 from exporter.collectors.node.filesystem import FilesystemCollector
 from exporter.collectors.node.loadavg import LoadavgCollector
 from exporter.collectors.node.meminfo import MeminfoCollector
+from exporter.collectors.node.netclass import NetclassCollector
+from exporter.collectors.node.netdev import NetdevCollector
+from exporter.collectors.node.netstat import NetstatCollector
 from exporter.collectors.node.processes import ProcessesCollector
+from exporter.collectors.node.sockstat import SockstatCollector
+from exporter.collectors.node.softnet import SoftnetCollector
 from exporter.collectors.node.stat import StatCollector
 from exporter.collectors.node.time import TimeCollector
+from exporter.collectors.node.udp_queues import UdpQueuesCollector
 from exporter.collectors.node.uname import UnameCollector
 from exporter.errors import ExporterError
 from stackwatch.config import Config
 
+log = logging.getLogger(__name__)
+
 
 class HostCollector(Collector):
-    """CPU, memory, filesystems, load, boot time, time, uname and process counts."""
+    """node_exporter's collectors, each timed and failing alone as in node_exporter."""
 
     name = "host"
 
@@ -64,8 +81,18 @@ class HostCollector(Collector):
             self.filesystem,
             UnameCollector(),
             TimeCollector(),
+            NetdevCollector(),
+            NetclassCollector(),
+            NetstatCollector(),
+            SockstatCollector(),
+            SoftnetCollector(),
+            UdpQueuesCollector(),
+            ArpCollector(),
+            ConntrackCollector(),
+            BondingCollector(),
         )
         self.collectors: dict[str, NodeCollector] = {part.name: part for part in parts}
+        self._failing: dict[str, str] = {}
 
     @classmethod
     def from_config(cls, config: Config) -> HostCollector:
@@ -89,6 +116,40 @@ class HostCollector(Collector):
                 )
 
     def collect(self) -> Iterator[Metric]:
-        proc = ProcFiles(self.proc)
-        for part in self.collectors.values():
-            yield from part.collect(proc)
+        proc = ProcFiles(self.proc, self.rootfs / "sys")
+        success = GaugeMetricFamily(
+            "node_scrape_collector_success",
+            "node_exporter: Whether a collector succeeded.",
+            labels=["collector"],
+        )
+        duration = GaugeMetricFamily(
+            "node_scrape_collector_duration_seconds",
+            "node_exporter: Duration of a collector scrape.",
+            labels=["collector"],
+        )
+        for name, part in self.collectors.items():
+            start = time.perf_counter()
+            try:
+                families = list(part.collect(proc))
+            # node_exporter's per-collector guard: one unreadable source costs its own families
+            # only, and node_scrape_collector_success says which.
+            except Exception as exc:  # noqa: BLE001
+                self._failed(name, f"{type(exc).__name__}: {exc}")
+                success.add_metric([name], 0.0)
+            else:
+                self._recovered(name)
+                success.add_metric([name], 1.0)
+                yield from families
+            duration.add_metric([name], time.perf_counter() - start)
+        yield success
+        yield duration
+
+    def _failed(self, name: str, error: str) -> None:
+        # Logged once per change of error, not on every scrape.
+        if self._failing.get(name) != error:
+            log.error("node collector %s failed: %s", name, error)
+        self._failing[name] = error
+
+    def _recovered(self, name: str) -> None:
+        if self._failing.pop(name, None) is not None:
+            log.info("node collector %s recovered", name)
