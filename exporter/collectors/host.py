@@ -25,13 +25,23 @@ from prometheus_client.metrics_core import Metric
 from exporter.collectors.base import Collector
 from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.collectors.node.cpu import CpuCollector
+from exporter.collectors.node.cpufreq import CpufreqCollector
+from exporter.collectors.node.diskstats import DiskstatsCollector
+from exporter.collectors.node.entropy import EntropyCollector
+from exporter.collectors.node.filefd import FilefdCollector
 from exporter.collectors.node.filesystem import FilesystemCollector
 from exporter.collectors.node.loadavg import LoadavgCollector
 from exporter.collectors.node.meminfo import MeminfoCollector
+from exporter.collectors.node.os_release import OsCollector
+from exporter.collectors.node.pressure import PressureCollector
 from exporter.collectors.node.processes import ProcessesCollector
+from exporter.collectors.node.schedstat import SchedstatCollector
+from exporter.collectors.node.selinux import SelinuxCollector
 from exporter.collectors.node.stat import StatCollector
 from exporter.collectors.node.time import TimeCollector
+from exporter.collectors.node.timex import TimexCollector
 from exporter.collectors.node.uname import UnameCollector
+from exporter.collectors.node.vmstat import VmstatCollector
 from exporter.errors import ExporterError
 from stackwatch.config import Config
 
@@ -56,7 +66,7 @@ class HostCollector(Collector):
         )
         # In exposition order; the golden test holds it.
         parts: tuple[NodeCollector, ...] = (
-            CpuCollector(clock_ticks or os.sysconf("SC_CLK_TCK")),
+            CpuCollector(clock_ticks or os.sysconf("SC_CLK_TCK"), rootfs),
             StatCollector(),
             ProcessesCollector(),
             MeminfoCollector(),
@@ -64,6 +74,16 @@ class HostCollector(Collector):
             self.filesystem,
             UnameCollector(),
             TimeCollector(),
+            CpufreqCollector(rootfs),
+            DiskstatsCollector(rootfs),
+            EntropyCollector(),
+            FilefdCollector(),
+            OsCollector(rootfs),
+            PressureCollector(),
+            SchedstatCollector(),
+            SelinuxCollector(rootfs),
+            TimexCollector(),
+            VmstatCollector(),
         )
         self.collectors: dict[str, NodeCollector] = {part.name: part for part in parts}
 
