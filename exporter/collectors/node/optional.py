@@ -13,3 +13,21 @@ def read_optional(path: Path) -> str | None:
             return file.read()
     except (FileNotFoundError, NotADirectoryError):
         return None
+
+
+class KernelFeatureFiles:
+    """Files a kernel has or lacks from boot (``/proc/schedstat`` needs CONFIG_SCHEDSTATS,
+    ``/proc/pressure`` PSI): one found absent is not looked for again, which saves the host
+    scrape a failing open() per file on every scrape."""
+
+    def __init__(self) -> None:
+        self._absent: set[str] = set()
+
+    def read(self, path: Path) -> str | None:
+        key = str(path)
+        if key in self._absent:
+            return None
+        text = read_optional(path)
+        if text is None:
+            self._absent.add(key)
+        return text

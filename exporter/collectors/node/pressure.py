@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
 from exporter.collectors.node.base import NodeCollector, ProcFiles
-from exporter.collectors.node.optional import read_optional
+from exporter.collectors.node.optional import KernelFeatureFiles
 from exporter.procfs.pressure import parse_pressure
 
 # (resource, line kind, family, help). cpu's "full" line (5.13+) is not exported, as in
@@ -62,11 +62,14 @@ class PressureCollector(NodeCollector):
 
     name = "pressure"
 
+    def __init__(self) -> None:
+        self.kernel_files = KernelFeatureFiles()
+
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
         totals: dict[str, dict[str, int] | None] = {}
         for resource, kind, family, help_text in FAMILIES:
             if resource not in totals:
-                text = read_optional(proc.path / "pressure" / resource)
+                text = self.kernel_files.read(proc.path / "pressure" / resource)
                 totals[resource] = parse_pressure(text) if text is not None else None
             lines = totals[resource]
             if lines is not None and kind in lines:

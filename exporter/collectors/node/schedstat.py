@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
 from exporter.collectors.node.base import NodeCollector, ProcFiles
-from exporter.collectors.node.optional import read_optional
+from exporter.collectors.node.optional import KernelFeatureFiles
 from exporter.procfs.schedstat import parse_schedstat
 
 
@@ -20,8 +20,11 @@ class SchedstatCollector(NodeCollector):
 
     name = "schedstat"
 
+    def __init__(self) -> None:
+        self.kernel_files = KernelFeatureFiles()
+
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
-        text = read_optional(proc.path / "schedstat")
+        text = self.kernel_files.read(proc.path / "schedstat")
         if text is None:
             return
         running = CounterMetricFamily(

@@ -12,7 +12,7 @@ from pathlib import Path
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporter.collectors.node.base import NodeCollector, ProcFiles
-from exporter.collectors.node.optional import read_optional
+from exporter.collectors.node.optional import KernelFeatureFiles, read_optional
 from exporter.procfs.selinux import parse_selinux_config
 from exporter.procfs.sysctl import parse_uint
 
@@ -25,9 +25,11 @@ class SelinuxCollector(NodeCollector):
     def __init__(self, rootfs: Path) -> None:
         self.enforce = rootfs / "sys" / "fs" / "selinux" / "enforce"
         self.config = rootfs / "etc" / "selinux" / "config"
+        # selinuxfs is mounted at boot or never.
+        self.kernel_files = KernelFeatureFiles()
 
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
-        enforce = read_optional(self.enforce)
+        enforce = self.kernel_files.read(self.enforce)
         yield GaugeMetricFamily(
             "node_selinux_enabled",
             "SELinux is enabled, 1 is true, 0 is false",

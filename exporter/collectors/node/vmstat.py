@@ -28,10 +28,7 @@ class VmstatCollector(NodeCollector):
         text = read_optional(proc.path / "vmstat")
         if text is None:
             return
-        for field, value in parse_vmstat(text).items():
-            if FIELDS.match(field):
-                yield UnknownMetricFamily(
-                    f"node_vmstat_{field}",
-                    f"/proc/vmstat information field {field}.",
-                    value=value,
-                )
+        for field, value in parse_vmstat(text, FIELDS).items():
+            yield UnknownMetricFamily(
+                f"node_vmstat_{field}", f"/proc/vmstat information field {field}.", value=value
+            )
