@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -15,12 +16,13 @@ class DiskStats:
     counters: tuple[int, ...]
 
 
-def parse_diskstats(text: str) -> list[DiskStats]:
-    """Parse /proc/diskstats; the counter count depends on the kernel (4.18 discards, 5.5 flush)."""
+def parse_diskstats(text: str, exclude: re.Pattern[str] | None = None) -> list[DiskStats]:
+    """Parse /proc/diskstats, skipping devices ``exclude`` matches (a host with snaps has dozens
+    of loop devices); the counter count depends on the kernel (4.18 discards, 5.5 flush)."""
     disks: list[DiskStats] = []
     for line in text.splitlines():
         parts = line.split()
-        if not parts:
+        if not parts or (exclude is not None and len(parts) > 2 and exclude.match(parts[2])):
             continue
         if len(parts) < 14:
             raise ValueError(f"not a /proc/diskstats line: {line.strip()!r}")

@@ -92,6 +92,7 @@ class DiskstatsCollector(NodeCollector):
 
     def __init__(self, rootfs: Path) -> None:
         self.udev = rootfs / "run" / "udev" / "data"
+        self._udev_present: bool | None = None
 
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
         text = read_optional(proc.path / "diskstats")
@@ -120,10 +121,8 @@ class DiskstatsCollector(NodeCollector):
             key: GaugeMetricFamily(f"node_disk_{name}", help_text, labels=["device"])
             for key, (name, help_text) in ATA.items()
         }
-        for disk in parse_diskstats(text):
+        for disk in parse_diskstats(text, DEVICE_EXCLUDE):
             dev = disk.device
-            if DEVICE_EXCLUDE.match(dev):
-                continue
             udev = self.properties(disk.major, disk.minor)
             info.add_metric(
                 [dev, str(disk.major), str(disk.minor)]
@@ -161,6 +160,12 @@ class DiskstatsCollector(NodeCollector):
                 yield family
 
     def properties(self, major: int, minor: int) -> dict[str, str]:
+        if self._udev_present is None:
+            # As node_exporter: without udev's database (a container without /run/udev
+            # mounted) no device is looked up, and that is decided once.
+            self._udev_present = self.udev.is_dir()
+        if not self._udev_present:
+            return {}
         # As node_exporter: a device without readable udev data gets empty info labels.
         try:
             text = read_optional(self.udev / f"b{major}:{minor}")

@@ -20,6 +20,10 @@ class EntropyCollector(NodeCollector):
 
     name = "entropy"
 
+    def __init__(self) -> None:
+        # The pool's size is fixed by the kernel (4096 bits, 256 since 5.18): read once.
+        self._pool_size: int | None = None
+
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
         random = proc.path / "sys" / "kernel" / "random"
         available = read_optional(random / "entropy_avail")
@@ -28,8 +32,11 @@ class EntropyCollector(NodeCollector):
         yield GaugeMetricFamily(
             "node_entropy_available_bits", "Bits of available entropy.", value=parse_uint(available)
         )
-        pool_size = read_optional(random / "poolsize")
-        if pool_size is not None:
-            yield GaugeMetricFamily(
-                "node_entropy_pool_size_bits", "Bits of entropy pool.", value=parse_uint(pool_size)
-            )
+        if self._pool_size is None:
+            pool_size = read_optional(random / "poolsize")
+            if pool_size is None:
+                return
+            self._pool_size = parse_uint(pool_size)
+        yield GaugeMetricFamily(
+            "node_entropy_pool_size_bits", "Bits of entropy pool.", value=self._pool_size
+        )
