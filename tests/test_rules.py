@@ -22,6 +22,14 @@ SHIPPED_GROUPS = {
         "HighMemoryUsage",
         "DiskAlmostFull",
         "FilesystemReadOnly",
+        "NetworkInterfaceErrors",
+        "DiskIoSaturated",
+        "FilesystemFillingUp",
+        "ClockNotSynchronised",
+        "ClockSkew",
+        "FileDescriptorsNearLimit",
+        "OomKill",
+        "MemoryPressureStall",
     },
     "docker-restart-monitor": {"ContainerRestarting", "ContainerUnhealthy"},
     "k8s-health-check": {
@@ -178,7 +186,7 @@ def test_rules_check_command(
 
     monkeypatch.chdir(ROOT)
     assert main(["rules", "check", "rules/"]) == 0
-    assert capsys.readouterr().out.startswith("OK: 5 file(s), 5 group(s), 17 rule(s)")
+    assert capsys.readouterr().out.startswith("OK: 5 file(s), 5 group(s), 25 rule(s)")
 
 
 def test_rules_check_reports_missing_files(

@@ -34,19 +34,29 @@ from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.collectors.node.bonding import BondingCollector
 from exporter.collectors.node.conntrack import ConntrackCollector
 from exporter.collectors.node.cpu import CpuCollector
+from exporter.collectors.node.cpufreq import CpufreqCollector
+from exporter.collectors.node.diskstats import DiskstatsCollector
+from exporter.collectors.node.entropy import EntropyCollector
+from exporter.collectors.node.filefd import FilefdCollector
 from exporter.collectors.node.filesystem import FilesystemCollector
 from exporter.collectors.node.loadavg import LoadavgCollector
 from exporter.collectors.node.meminfo import MeminfoCollector
 from exporter.collectors.node.netclass import NetclassCollector
 from exporter.collectors.node.netdev import NetdevCollector
 from exporter.collectors.node.netstat import NetstatCollector
+from exporter.collectors.node.os_release import OsCollector
+from exporter.collectors.node.pressure import PressureCollector
 from exporter.collectors.node.processes import ProcessesCollector
+from exporter.collectors.node.schedstat import SchedstatCollector
+from exporter.collectors.node.selinux import SelinuxCollector
 from exporter.collectors.node.sockstat import SockstatCollector
 from exporter.collectors.node.softnet import SoftnetCollector
 from exporter.collectors.node.stat import StatCollector
 from exporter.collectors.node.time import TimeCollector
+from exporter.collectors.node.timex import TimexCollector
 from exporter.collectors.node.udp_queues import UdpQueuesCollector
 from exporter.collectors.node.uname import UnameCollector
+from exporter.collectors.node.vmstat import VmstatCollector
 from exporter.errors import ExporterError
 from stackwatch.config import Config
 
@@ -73,7 +83,7 @@ class HostCollector(Collector):
         )
         # In exposition order; the golden test holds it.
         parts: tuple[NodeCollector, ...] = (
-            CpuCollector(clock_ticks or os.sysconf("SC_CLK_TCK")),
+            CpuCollector(clock_ticks or os.sysconf("SC_CLK_TCK"), rootfs),
             StatCollector(),
             ProcessesCollector(),
             MeminfoCollector(),
@@ -90,6 +100,16 @@ class HostCollector(Collector):
             ArpCollector(),
             ConntrackCollector(),
             BondingCollector(),
+            CpufreqCollector(rootfs),
+            DiskstatsCollector(rootfs),
+            EntropyCollector(),
+            FilefdCollector(),
+            OsCollector(rootfs),
+            PressureCollector(),
+            SchedstatCollector(),
+            SelinuxCollector(rootfs),
+            TimexCollector(),
+            VmstatCollector(),
         )
         self.collectors: dict[str, NodeCollector] = {part.name: part for part in parts}
         self._failing: dict[str, str] = {}

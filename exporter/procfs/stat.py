@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 CPU_MODES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+# guest and guest_nice (2.6.24, 2.6.33), also counted in user and nice; node_exporter's modes.
+GUEST_MODES = ("user", "nice")
 
 
 @dataclass(frozen=True)
@@ -13,6 +15,7 @@ class CpuTimes:
 
     cpu: str
     modes: dict[str, int]
+    guest: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,10 @@ def parse_stat(text: str) -> Stat:
             continue
         key = parts[0]
         if key.startswith("cpu") and key != "cpu":
-            values = [int(v) for v in parts[1 : 1 + len(CPU_MODES)]]
-            cpus.append(CpuTimes(key[3:], dict(zip(CPU_MODES, values, strict=False))))
+            values = [int(v) for v in parts[1:]]
+            modes = dict(zip(CPU_MODES, values, strict=False))
+            guest = dict(zip(GUEST_MODES, values[len(CPU_MODES) :], strict=False))
+            cpus.append(CpuTimes(key[3:], modes, guest))
         elif key in ("btime", "ctxt", "processes", "procs_running", "procs_blocked", "intr"):
             fields[key] = int(parts[1])
     missing = {"btime", "procs_running", "procs_blocked"} - fields.keys()
