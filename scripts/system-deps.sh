@@ -10,6 +10,7 @@ declare -A wanted=(
   [docker]=docker.io
   [busybox]=busybox-static
   [docker-compose]=docker-compose
+  [/usr/share/prometheus-node-exporter-collectors/directory-size.sh]=prometheus-node-exporter-collectors
 )
 missing=()
 for cmd in "${!wanted[@]}"; do

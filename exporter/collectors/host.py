@@ -30,6 +30,7 @@ from exporter.collectors.node.loadavg import LoadavgCollector
 from exporter.collectors.node.meminfo import MeminfoCollector
 from exporter.collectors.node.processes import ProcessesCollector
 from exporter.collectors.node.stat import StatCollector
+from exporter.collectors.node.textfile import TextfileCollector
 from exporter.collectors.node.time import TimeCollector
 from exporter.collectors.node.uname import UnameCollector
 from exporter.errors import ExporterError
@@ -48,6 +49,7 @@ class HostCollector(Collector):
         fs_types_exclude: str,
         clock_ticks: int | None = None,
         mount_timeout: float = 5.0,
+        textfile_directory: Path | None = None,
     ) -> None:
         self.rootfs = rootfs
         self.proc = rootfs / "proc"
@@ -64,6 +66,7 @@ class HostCollector(Collector):
             self.filesystem,
             UnameCollector(),
             TimeCollector(),
+            TextfileCollector(textfile_directory),
         )
         self.collectors: dict[str, NodeCollector] = {part.name: part for part in parts}
 
@@ -74,6 +77,7 @@ class HostCollector(Collector):
             config.exporter.filesystem_mount_points_exclude,
             config.exporter.filesystem_fs_types_exclude,
             mount_timeout=config.exporter.filesystem_mount_timeout,
+            textfile_directory=config.exporter.textfile_directory,
         )
         collector.check()
         return collector

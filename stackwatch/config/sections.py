@@ -84,6 +84,7 @@ class ExporterConfig(_Model):
         r"|squashfs|erofs|sysfs|tracefs)$"
     )
     filesystem_mount_timeout: Duration = Field(default=5.0, gt=0)
+    textfile_directory: Path | None = None
 
     @field_validator("collectors")
     @classmethod
