@@ -25,12 +25,15 @@ from prometheus_client.metrics_core import Metric
 from exporter.collectors.base import Collector
 from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.collectors.node.cpu import CpuCollector
+from exporter.collectors.node.dmi import DmiCollector
 from exporter.collectors.node.filesystem import FilesystemCollector
 from exporter.collectors.node.loadavg import LoadavgCollector
 from exporter.collectors.node.meminfo import MeminfoCollector
 from exporter.collectors.node.processes import ProcessesCollector
+from exporter.collectors.node.rapl import RaplCollector
 from exporter.collectors.node.stat import StatCollector
 from exporter.collectors.node.textfile import TextfileCollector
+from exporter.collectors.node.thermal_zone import ThermalZoneCollector
 from exporter.collectors.node.time import TimeCollector
 from exporter.collectors.node.uname import UnameCollector
 from exporter.errors import ExporterError
@@ -66,6 +69,9 @@ class HostCollector(Collector):
             self.filesystem,
             UnameCollector(),
             TimeCollector(),
+            DmiCollector(),
+            RaplCollector(),
+            ThermalZoneCollector(),
             TextfileCollector(textfile_directory),
         )
         self.collectors: dict[str, NodeCollector] = {part.name: part for part in parts}
