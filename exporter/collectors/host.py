@@ -28,6 +28,7 @@ from exporter.collectors.node.cpu import CpuCollector
 from exporter.collectors.node.dmi import DmiCollector
 from exporter.collectors.node.filesystem import FilesystemCollector
 from exporter.collectors.node.loadavg import LoadavgCollector
+from exporter.collectors.node.mdadm import MdadmCollector
 from exporter.collectors.node.meminfo import MeminfoCollector
 from exporter.collectors.node.processes import ProcessesCollector
 from exporter.collectors.node.rapl import RaplCollector
@@ -70,6 +71,7 @@ class HostCollector(Collector):
             UnameCollector(),
             TimeCollector(),
             DmiCollector(),
+            MdadmCollector(),
             RaplCollector(),
             ThermalZoneCollector(),
             TextfileCollector(textfile_directory),
