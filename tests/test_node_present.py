@@ -16,6 +16,7 @@ import pytest
 from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.collectors.node.dmi import DmiCollector
 from exporter.collectors.node.mdadm import MdadmCollector
+from exporter.collectors.node.powersupplyclass import PowerSupplyClassCollector
 from exporter.collectors.node.rapl import RaplCollector
 from exporter.collectors.node.thermal_zone import ThermalZoneCollector
 from exporter.exposition import TextRenderer
@@ -27,6 +28,7 @@ TREE = Path(__file__).parent / "fixtures" / "hostpresent"
 COLLECTORS: dict[str, tuple[type[NodeCollector], tuple[str, ...]]] = {
     "dmi": (DmiCollector, ("node_dmi_",)),
     "mdadm": (MdadmCollector, ("node_md_",)),
+    "powersupplyclass": (PowerSupplyClassCollector, ("node_power_supply_",)),
     "rapl": (RaplCollector, ("node_rapl_",)),
     "thermal_zone": (ThermalZoneCollector, ("node_thermal_zone_", "node_cooling_device_")),
 }
