@@ -18,6 +18,7 @@ from exporter.collectors.node.dmi import DmiCollector
 from exporter.collectors.node.mdadm import MdadmCollector
 from exporter.collectors.node.powersupplyclass import PowerSupplyClassCollector
 from exporter.collectors.node.rapl import RaplCollector
+from exporter.collectors.node.tapestats import TapestatsCollector
 from exporter.collectors.node.thermal_zone import ThermalZoneCollector
 from exporter.exposition import TextRenderer
 from tests.support.node_exporter import Family, families, node_exporter
@@ -30,6 +31,7 @@ COLLECTORS: dict[str, tuple[type[NodeCollector], tuple[str, ...]]] = {
     "mdadm": (MdadmCollector, ("node_md_",)),
     "powersupplyclass": (PowerSupplyClassCollector, ("node_power_supply_",)),
     "rapl": (RaplCollector, ("node_rapl_",)),
+    "tapestats": (TapestatsCollector, ("node_tape_",)),
     "thermal_zone": (ThermalZoneCollector, ("node_thermal_zone_", "node_cooling_device_")),
 }
 

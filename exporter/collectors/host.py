@@ -34,6 +34,7 @@ from exporter.collectors.node.powersupplyclass import PowerSupplyClassCollector
 from exporter.collectors.node.processes import ProcessesCollector
 from exporter.collectors.node.rapl import RaplCollector
 from exporter.collectors.node.stat import StatCollector
+from exporter.collectors.node.tapestats import TapestatsCollector
 from exporter.collectors.node.textfile import TextfileCollector
 from exporter.collectors.node.thermal_zone import ThermalZoneCollector
 from exporter.collectors.node.time import TimeCollector
@@ -75,6 +76,7 @@ class HostCollector(Collector):
             MdadmCollector(),
             PowerSupplyClassCollector(),
             RaplCollector(),
+            TapestatsCollector(),
             ThermalZoneCollector(),
             TextfileCollector(textfile_directory),
         )
