@@ -16,6 +16,7 @@ import pytest
 from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.collectors.node.dmi import DmiCollector
 from exporter.collectors.node.mdadm import MdadmCollector
+from exporter.collectors.node.nfs import NfsCollector
 from exporter.collectors.node.powersupplyclass import PowerSupplyClassCollector
 from exporter.collectors.node.rapl import RaplCollector
 from exporter.collectors.node.tapestats import TapestatsCollector
@@ -29,6 +30,7 @@ TREE = Path(__file__).parent / "fixtures" / "hostpresent"
 COLLECTORS: dict[str, tuple[type[NodeCollector], tuple[str, ...]]] = {
     "dmi": (DmiCollector, ("node_dmi_",)),
     "mdadm": (MdadmCollector, ("node_md_",)),
+    "nfs": (NfsCollector, ("node_nfs_",)),
     "powersupplyclass": (PowerSupplyClassCollector, ("node_power_supply_",)),
     "rapl": (RaplCollector, ("node_rapl_",)),
     "tapestats": (TapestatsCollector, ("node_tape_",)),

@@ -30,6 +30,7 @@ from exporter.collectors.node.filesystem import FilesystemCollector
 from exporter.collectors.node.loadavg import LoadavgCollector
 from exporter.collectors.node.mdadm import MdadmCollector
 from exporter.collectors.node.meminfo import MeminfoCollector
+from exporter.collectors.node.nfs import NfsCollector
 from exporter.collectors.node.powersupplyclass import PowerSupplyClassCollector
 from exporter.collectors.node.processes import ProcessesCollector
 from exporter.collectors.node.rapl import RaplCollector
@@ -74,6 +75,7 @@ class HostCollector(Collector):
             TimeCollector(),
             DmiCollector(),
             MdadmCollector(),
+            NfsCollector(),
             PowerSupplyClassCollector(),
             RaplCollector(),
             TapestatsCollector(),
