@@ -17,6 +17,7 @@ from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.collectors.node.dmi import DmiCollector
 from exporter.collectors.node.mdadm import MdadmCollector
 from exporter.collectors.node.nfs import NfsCollector
+from exporter.collectors.node.nfsd import NfsdCollector
 from exporter.collectors.node.powersupplyclass import PowerSupplyClassCollector
 from exporter.collectors.node.rapl import RaplCollector
 from exporter.collectors.node.tapestats import TapestatsCollector
@@ -31,6 +32,7 @@ COLLECTORS: dict[str, tuple[type[NodeCollector], tuple[str, ...]]] = {
     "dmi": (DmiCollector, ("node_dmi_",)),
     "mdadm": (MdadmCollector, ("node_md_",)),
     "nfs": (NfsCollector, ("node_nfs_",)),
+    "nfsd": (NfsdCollector, ("node_nfsd_",)),
     "powersupplyclass": (PowerSupplyClassCollector, ("node_power_supply_",)),
     "rapl": (RaplCollector, ("node_rapl_",)),
     "tapestats": (TapestatsCollector, ("node_tape_",)),

@@ -31,6 +31,7 @@ from exporter.collectors.node.loadavg import LoadavgCollector
 from exporter.collectors.node.mdadm import MdadmCollector
 from exporter.collectors.node.meminfo import MeminfoCollector
 from exporter.collectors.node.nfs import NfsCollector
+from exporter.collectors.node.nfsd import NfsdCollector
 from exporter.collectors.node.powersupplyclass import PowerSupplyClassCollector
 from exporter.collectors.node.processes import ProcessesCollector
 from exporter.collectors.node.rapl import RaplCollector
@@ -76,6 +77,7 @@ class HostCollector(Collector):
             DmiCollector(),
             MdadmCollector(),
             NfsCollector(),
+            NfsdCollector(),
             PowerSupplyClassCollector(),
             RaplCollector(),
             TapestatsCollector(),
