@@ -22,6 +22,7 @@ from exporter.collectors.node.powersupplyclass import PowerSupplyClassCollector
 from exporter.collectors.node.rapl import RaplCollector
 from exporter.collectors.node.tapestats import TapestatsCollector
 from exporter.collectors.node.thermal_zone import ThermalZoneCollector
+from exporter.collectors.node.xfs import XfsCollector
 from exporter.exposition import TextRenderer
 from tests.support.node_exporter import Family, families, node_exporter
 
@@ -37,6 +38,7 @@ COLLECTORS: dict[str, tuple[type[NodeCollector], tuple[str, ...]]] = {
     "rapl": (RaplCollector, ("node_rapl_",)),
     "tapestats": (TapestatsCollector, ("node_tape_",)),
     "thermal_zone": (ThermalZoneCollector, ("node_thermal_zone_", "node_cooling_device_")),
+    "xfs": (XfsCollector, ("node_xfs_",)),
 }
 
 

@@ -41,6 +41,7 @@ from exporter.collectors.node.textfile import TextfileCollector
 from exporter.collectors.node.thermal_zone import ThermalZoneCollector
 from exporter.collectors.node.time import TimeCollector
 from exporter.collectors.node.uname import UnameCollector
+from exporter.collectors.node.xfs import XfsCollector
 from exporter.errors import ExporterError
 from stackwatch.config import Config
 
@@ -82,6 +83,7 @@ class HostCollector(Collector):
             RaplCollector(),
             TapestatsCollector(),
             ThermalZoneCollector(),
+            XfsCollector(),
             TextfileCollector(textfile_directory),
         )
         self.collectors: dict[str, NodeCollector] = {part.name: part for part in parts}
