@@ -153,3 +153,18 @@ def test_parser_reads_comments_blanks_and_special_values() -> None:
         ((), float("-inf"), 17),
     ]
     assert parsed["c"].samples[0].value == 8.0
+
+
+def test_a_broken_file_is_logged_once_while_it_stays_broken(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "broken.prom").write_text("not a sample\n")
+    collector = TextfileCollector(tmp_path)
+    for _ in range(3):
+        list(collector.collect(ProcFiles(Path("/proc"))))
+    assert len([r for r in caplog.records if "broken.prom skipped" in r.getMessage()]) == 1
+    (tmp_path / "broken.prom").write_text("fixed 1\n")
+    list(collector.collect(ProcFiles(Path("/proc"))))
+    (tmp_path / "broken.prom").write_text("broken again\n")
+    list(collector.collect(ProcFiles(Path("/proc"))))
+    assert len([r for r in caplog.records if "broken.prom skipped" in r.getMessage()]) == 2

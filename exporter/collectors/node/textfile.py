@@ -64,6 +64,14 @@ class TextfileCollector(NodeCollector):
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
+        self._problems: set[str] = set()
+        self._logged: set[str] = set()
+
+    def _problem(self, message: str) -> None:
+        self._problems.add(message)
+        # Logged once while it lasts, not on every scrape.
+        if message not in self._logged:
+            log.warning("%s", message)
 
     def _read(self) -> tuple[list[tuple[str, list[Family]]], dict[str, int], bool]:
         """The parsed files (path, families), their mtimes, and whether anything failed."""
@@ -74,7 +82,7 @@ class TextfileCollector(NodeCollector):
         try:
             names = sorted(entry.name for entry in os.scandir(self.directory))
         except OSError as exc:
-            log.error("textfile directory %s: %s", self.directory, exc.strerror)
+            self._problem(f"textfile directory {self.directory}: {exc.strerror}")
             return parsed, mtimes, True
         errored = False
         for name in names:
@@ -88,7 +96,7 @@ class TextfileCollector(NodeCollector):
                         raise TextFormatError("contains unsupported client-side timestamps")
                     mtime = os.fstat(handle.fileno()).st_mtime_ns // 1_000_000_000
             except (OSError, TextFormatError) as exc:
-                log.error("textfile %s skipped: %s", path, exc)
+                self._problem(f"textfile {path} skipped: {exc}")
                 errored = True
                 continue
             parsed.append((str(path), families))
@@ -96,6 +104,13 @@ class TextfileCollector(NodeCollector):
         return parsed, mtimes, errored
 
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
+        self._problems = set()
+        try:
+            yield from self._collect()
+        finally:
+            self._logged = self._problems
+
+    def _collect(self) -> Iterator[Metric]:
         parsed, mtimes, errored = self._read()
         files_of: dict[str, list[str]] = {}
         for path, families in parsed:
@@ -111,11 +126,11 @@ class TextfileCollector(NodeCollector):
                 if out is None:
                     out = merged[family.name] = _Merged(family.name, family.type, doc)
                 if (out.type, out.help) != (family.type, doc):
-                    log.warning("textfile %s: %s has another HELP or TYPE", path, family.name)
+                    self._problem(f"textfile {path}: {family.name} has another HELP or TYPE")
                     continue
                 for key, samples in _fill(family):
                     if key in out.seen:
-                        log.warning("textfile %s: %s%s was read before", path, family.name, key)
+                        self._problem(f"textfile {path}: {family.name}{dict(key)} was read before")
                         continue
                     out.seen.add(key)
                     if out.metric is None:
