@@ -15,6 +15,7 @@ import pytest
 
 from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.collectors.node.dmi import DmiCollector
+from exporter.collectors.node.edac import EdacCollector
 from exporter.collectors.node.mdadm import MdadmCollector
 from exporter.collectors.node.nfs import NfsCollector
 from exporter.collectors.node.nfsd import NfsdCollector
@@ -31,6 +32,7 @@ TREE = Path(__file__).parent / "fixtures" / "hostpresent"
 # node_exporter's collector name -> ours, and the prefixes of the families it exports.
 COLLECTORS: dict[str, tuple[type[NodeCollector], tuple[str, ...]]] = {
     "dmi": (DmiCollector, ("node_dmi_",)),
+    "edac": (EdacCollector, ("node_edac_",)),
     "mdadm": (MdadmCollector, ("node_md_",)),
     "nfs": (NfsCollector, ("node_nfs_",)),
     "nfsd": (NfsdCollector, ("node_nfsd_",)),

@@ -26,6 +26,7 @@ from exporter.collectors.base import Collector
 from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.collectors.node.cpu import CpuCollector
 from exporter.collectors.node.dmi import DmiCollector
+from exporter.collectors.node.edac import EdacCollector
 from exporter.collectors.node.filesystem import FilesystemCollector
 from exporter.collectors.node.loadavg import LoadavgCollector
 from exporter.collectors.node.mdadm import MdadmCollector
@@ -76,6 +77,7 @@ class HostCollector(Collector):
             UnameCollector(),
             TimeCollector(),
             DmiCollector(),
+            EdacCollector(),
             MdadmCollector(),
             NfsCollector(),
             NfsdCollector(),
