@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from exporter.collectors.node.base import NodeCollector, ProcFiles
+from exporter.collectors.node.bcache import BcacheCollector
 from exporter.collectors.node.dmi import DmiCollector
 from exporter.collectors.node.edac import EdacCollector
 from exporter.collectors.node.mdadm import MdadmCollector
@@ -31,6 +32,7 @@ TREE = Path(__file__).parent / "fixtures" / "hostpresent"
 
 # node_exporter's collector name -> ours, and the prefixes of the families it exports.
 COLLECTORS: dict[str, tuple[type[NodeCollector], tuple[str, ...]]] = {
+    "bcache": (BcacheCollector, ("node_bcache_",)),
     "dmi": (DmiCollector, ("node_dmi_",)),
     "edac": (EdacCollector, ("node_edac_",)),
     "mdadm": (MdadmCollector, ("node_md_",)),

@@ -24,6 +24,7 @@ from prometheus_client.metrics_core import Metric
 
 from exporter.collectors.base import Collector
 from exporter.collectors.node.base import NodeCollector, ProcFiles
+from exporter.collectors.node.bcache import BcacheCollector
 from exporter.collectors.node.cpu import CpuCollector
 from exporter.collectors.node.dmi import DmiCollector
 from exporter.collectors.node.edac import EdacCollector
@@ -76,6 +77,7 @@ class HostCollector(Collector):
             self.filesystem,
             UnameCollector(),
             TimeCollector(),
+            BcacheCollector(),
             DmiCollector(),
             EdacCollector(),
             MdadmCollector(),
