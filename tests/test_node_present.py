@@ -17,6 +17,7 @@ from exporter.collectors.node.base import NodeCollector, ProcFiles
 from exporter.collectors.node.bcache import BcacheCollector
 from exporter.collectors.node.dmi import DmiCollector
 from exporter.collectors.node.edac import EdacCollector
+from exporter.collectors.node.hwmon import HwmonCollector
 from exporter.collectors.node.mdadm import MdadmCollector
 from exporter.collectors.node.nfs import NfsCollector
 from exporter.collectors.node.nfsd import NfsdCollector
@@ -35,6 +36,7 @@ COLLECTORS: dict[str, tuple[type[NodeCollector], tuple[str, ...]]] = {
     "bcache": (BcacheCollector, ("node_bcache_",)),
     "dmi": (DmiCollector, ("node_dmi_",)),
     "edac": (EdacCollector, ("node_edac_",)),
+    "hwmon": (HwmonCollector, ("node_hwmon_",)),
     "mdadm": (MdadmCollector, ("node_md_",)),
     "nfs": (NfsCollector, ("node_nfs_",)),
     "nfsd": (NfsdCollector, ("node_nfsd_",)),

@@ -29,6 +29,7 @@ from exporter.collectors.node.cpu import CpuCollector
 from exporter.collectors.node.dmi import DmiCollector
 from exporter.collectors.node.edac import EdacCollector
 from exporter.collectors.node.filesystem import FilesystemCollector
+from exporter.collectors.node.hwmon import HwmonCollector
 from exporter.collectors.node.loadavg import LoadavgCollector
 from exporter.collectors.node.mdadm import MdadmCollector
 from exporter.collectors.node.meminfo import MeminfoCollector
@@ -80,6 +81,7 @@ class HostCollector(Collector):
             BcacheCollector(),
             DmiCollector(),
             EdacCollector(),
+            HwmonCollector(),
             MdadmCollector(),
             NfsCollector(),
             NfsdCollector(),
