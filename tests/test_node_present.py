@@ -26,6 +26,7 @@ from exporter.collectors.node.rapl import RaplCollector
 from exporter.collectors.node.tapestats import TapestatsCollector
 from exporter.collectors.node.thermal_zone import ThermalZoneCollector
 from exporter.collectors.node.xfs import XfsCollector
+from exporter.collectors.node.zfs import ZfsCollector
 from exporter.exposition import TextRenderer
 from tests.support.node_exporter import Family, families, node_exporter
 
@@ -45,6 +46,7 @@ COLLECTORS: dict[str, tuple[type[NodeCollector], tuple[str, ...]]] = {
     "tapestats": (TapestatsCollector, ("node_tape_",)),
     "thermal_zone": (ThermalZoneCollector, ("node_thermal_zone_", "node_cooling_device_")),
     "xfs": (XfsCollector, ("node_xfs_",)),
+    "zfs": (ZfsCollector, ("node_zfs_",)),
 }
 
 

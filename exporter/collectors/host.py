@@ -45,6 +45,7 @@ from exporter.collectors.node.thermal_zone import ThermalZoneCollector
 from exporter.collectors.node.time import TimeCollector
 from exporter.collectors.node.uname import UnameCollector
 from exporter.collectors.node.xfs import XfsCollector
+from exporter.collectors.node.zfs import ZfsCollector
 from exporter.errors import ExporterError
 from stackwatch.config import Config
 
@@ -90,6 +91,7 @@ class HostCollector(Collector):
             TapestatsCollector(),
             ThermalZoneCollector(),
             XfsCollector(),
+            ZfsCollector(),
             TextfileCollector(textfile_directory),
         )
         self.collectors: dict[str, NodeCollector] = {part.name: part for part in parts}
