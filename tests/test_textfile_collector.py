@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from exporter.collectors.host import HostCollector
 from exporter.collectors.node.base import ProcFiles
 from exporter.collectors.node.textfile import TextfileCollector
 from exporter.collectors.node.textformat import TextFormatError, parse_text_format
 from exporter.exposition import TextRenderer
+from exporter.registry import build_registry
+from stackwatch.config import Config
 from tests.support.node_exporter import Family, families, node_exporter
 
 FIXTURES = Path(__file__).parent / "fixtures" / "textfile"
@@ -168,3 +171,15 @@ def test_a_broken_file_is_logged_once_while_it_stays_broken(
     (tmp_path / "broken.prom").write_text("broken again\n")
     list(collector.collect(ProcFiles(Path("/proc"))))
     assert len([r for r in caplog.records if "broken.prom skipped" in r.getMessage()]) == 2
+
+
+def test_the_config_key_turns_on_the_folder(tmp_path: Path) -> None:
+    (tmp_path / "backup.prom").write_text("# TYPE backup_ok gauge\nbackup_ok 1\n")
+    config = Config.model_validate({"exporter": {"textfile_directory": str(tmp_path)}})
+    registry = build_registry({"host": HostCollector.from_config(config)})
+    assert registry.get_sample_value("backup_ok") == 1.0
+    assert registry.get_sample_value("node_textfile_scrape_error") == 0.0
+    file = str(tmp_path / "backup.prom")
+    assert registry.get_sample_value("node_textfile_mtime_seconds", {"file": file}) == float(
+        int((tmp_path / "backup.prom").stat().st_mtime)
+    )
