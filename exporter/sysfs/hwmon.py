@@ -64,15 +64,21 @@ def _human_name(folder: Path) -> str | None:
 
 
 def _read_sensors(folder: Path, sensors: dict[str, dict[str, str]]) -> None:
-    for entry in sorted(p.name for p in folder.iterdir()):
-        parts = split_filename(entry)
+    # os-level reads: a chip has dozens of files, read on every scrape.
+    for name in sorted(os.listdir(folder)):  # noqa: PTH208
+        parts = split_filename(name)
         if parts is None or parts[0] not in SENSOR_TYPES:
             continue
         try:
-            with (folder / entry).open("rb") as handle:
-                value = handle.read().decode("utf-8", "replace").strip("\n")
+            fd = os.open(os.path.join(folder, name), os.O_RDONLY)  # noqa: PTH118
         except OSError:
             continue
+        try:
+            value = os.read(fd, 4096).decode("utf-8", "replace").strip("\n")
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
         sensors.setdefault(f"{parts[0]}{parts[1]}", {})[parts[2]] = value
 
 
