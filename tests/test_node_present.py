@@ -28,6 +28,10 @@ from exporter.collectors.node.thermal_zone import ThermalZoneCollector
 from exporter.collectors.node.xfs import XfsCollector
 from exporter.collectors.node.zfs import ZfsCollector
 from exporter.exposition import TextRenderer
+from exporter.procfs.mdstat import parse_mdstat
+from exporter.procfs.nfs import parse_nfs
+from exporter.sysfs.bcache import dehumanize
+from exporter.sysfs.hwmon import clean_name, split_filename
 from tests.support.node_exporter import Family, families, node_exporter
 
 TREE = Path(__file__).parent / "fixtures" / "hostpresent"
@@ -103,3 +107,38 @@ def test_absent_sources_export_nothing(collector: str, tmp_path: Path) -> None:
     (tmp_path / "proc").mkdir()
     (tmp_path / "sys").mkdir()
     assert ours(tmp_path, [collector]) == {}
+
+
+def test_bcache_sizes_read_as_procfs_reads_them() -> None:
+    assert dehumanize("1.1M") == 1150976  # 1 + 1/10.24 MiB, as the kernel prints remainders
+    assert dehumanize("20.4G") == 21894266880
+    assert dehumanize("512") == 512
+    with pytest.raises(ValueError, match="empty"):
+        dehumanize("")
+
+
+def test_mdstat_of_a_resync_and_garbage() -> None:
+    arrays = parse_mdstat((TREE / "proc" / "mdstat").read_text())
+    md6 = next(md for md in arrays if md.name == "md6")
+    assert (md6.state, md6.blocks_synced, md6.disks_failed, md6.disks_spare) == (
+        "recovering",
+        16775552,
+        1,
+        1,
+    )
+    with pytest.raises(ValueError, match="not a /proc/mdstat file"):
+        parse_mdstat("md0 : active raid1 sda1[0]\n  garbage\n\n\n")
+
+
+def test_hwmon_file_names_and_chip_names() -> None:
+    assert split_filename("temp1_crit_alarm") == ("temp", 1, "crit_alarm")
+    assert split_filename("beep_enable") == ("beep_enable", 0, "")
+    assert clean_name("Package id 0\n") == "package_id_0"
+    assert clean_name("ACPI000D:00") == "acpi000d:00"
+
+
+def test_nfs_lines_node_exporter_rejects() -> None:
+    with pytest.raises(ValueError, match="invalid procedure line"):
+        parse_nfs("proc3 22 1 2 3\n")
+    with pytest.raises(ValueError, match="not a /proc/net/rpc/nfs file"):
+        parse_nfs("wdeleg 1 2\n")
