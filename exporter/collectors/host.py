@@ -31,32 +31,46 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from exporter.collectors.base import Collector
 from exporter.collectors.node.arp import ArpCollector
 from exporter.collectors.node.base import NodeCollector, ProcFiles
+from exporter.collectors.node.bcache import BcacheCollector
 from exporter.collectors.node.bonding import BondingCollector
 from exporter.collectors.node.conntrack import ConntrackCollector
 from exporter.collectors.node.cpu import CpuCollector
 from exporter.collectors.node.cpufreq import CpufreqCollector
 from exporter.collectors.node.diskstats import DiskstatsCollector
+from exporter.collectors.node.dmi import DmiCollector
+from exporter.collectors.node.edac import EdacCollector
 from exporter.collectors.node.entropy import EntropyCollector
 from exporter.collectors.node.filefd import FilefdCollector
 from exporter.collectors.node.filesystem import FilesystemCollector
+from exporter.collectors.node.hwmon import HwmonCollector
 from exporter.collectors.node.loadavg import LoadavgCollector
+from exporter.collectors.node.mdadm import MdadmCollector
 from exporter.collectors.node.meminfo import MeminfoCollector
 from exporter.collectors.node.netclass import NetclassCollector
 from exporter.collectors.node.netdev import NetdevCollector
 from exporter.collectors.node.netstat import NetstatCollector
+from exporter.collectors.node.nfs import NfsCollector
+from exporter.collectors.node.nfsd import NfsdCollector
 from exporter.collectors.node.os_release import OsCollector
+from exporter.collectors.node.powersupplyclass import PowerSupplyClassCollector
 from exporter.collectors.node.pressure import PressureCollector
 from exporter.collectors.node.processes import ProcessesCollector
+from exporter.collectors.node.rapl import RaplCollector
 from exporter.collectors.node.schedstat import SchedstatCollector
 from exporter.collectors.node.selinux import SelinuxCollector
 from exporter.collectors.node.sockstat import SockstatCollector
 from exporter.collectors.node.softnet import SoftnetCollector
 from exporter.collectors.node.stat import StatCollector
+from exporter.collectors.node.tapestats import TapestatsCollector
+from exporter.collectors.node.textfile import TextfileCollector
+from exporter.collectors.node.thermal_zone import ThermalZoneCollector
 from exporter.collectors.node.time import TimeCollector
 from exporter.collectors.node.timex import TimexCollector
 from exporter.collectors.node.udp_queues import UdpQueuesCollector
 from exporter.collectors.node.uname import UnameCollector
 from exporter.collectors.node.vmstat import VmstatCollector
+from exporter.collectors.node.xfs import XfsCollector
+from exporter.collectors.node.zfs import ZfsCollector
 from exporter.errors import ExporterError
 from stackwatch.config import Config
 
@@ -75,6 +89,7 @@ class HostCollector(Collector):
         fs_types_exclude: str,
         clock_ticks: int | None = None,
         mount_timeout: float = 5.0,
+        textfile_directory: Path | None = None,
     ) -> None:
         self.rootfs = rootfs
         self.proc = rootfs / "proc"
@@ -110,6 +125,20 @@ class HostCollector(Collector):
             SelinuxCollector(rootfs),
             TimexCollector(),
             VmstatCollector(),
+            BcacheCollector(),
+            DmiCollector(),
+            EdacCollector(),
+            HwmonCollector(),
+            MdadmCollector(),
+            NfsCollector(),
+            NfsdCollector(),
+            PowerSupplyClassCollector(),
+            RaplCollector(),
+            TapestatsCollector(),
+            ThermalZoneCollector(),
+            XfsCollector(),
+            ZfsCollector(),
+            TextfileCollector(textfile_directory),
         )
         self.collectors: dict[str, NodeCollector] = {part.name: part for part in parts}
         self._failing: dict[str, str] = {}
@@ -121,6 +150,7 @@ class HostCollector(Collector):
             config.exporter.filesystem_mount_points_exclude,
             config.exporter.filesystem_fs_types_exclude,
             mount_timeout=config.exporter.filesystem_mount_timeout,
+            textfile_directory=config.exporter.textfile_directory,
         )
         collector.check()
         return collector

@@ -26,3 +26,15 @@ def read_text(path: Path | str) -> str | None:
     finally:
         os.close(fd)
     return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def read_attribute(path: Path) -> str:
+    """An attribute's text without surrounding whitespace, as procfs's ``util.SysReadFile``."""
+    with path.open("rb") as handle:
+        return handle.read(4096).decode("utf-8", "replace").strip()
+
+
+def read_optional(path: Path) -> str | None:
+    """An attribute's text without surrounding whitespace, or None where it cannot be read."""
+    text = read_text(path)
+    return None if text is None else text.strip()

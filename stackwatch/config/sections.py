@@ -104,6 +104,7 @@ class ExporterConfig(_Model):
         r"|squashfs|erofs|sysfs|tracefs)$"
     )
     filesystem_mount_timeout: Annotated[Duration, between("100ms", "1m")] = 5.0
+    textfile_directory: Path | None = None
 
     @field_validator("collectors")
     @classmethod
