@@ -31,6 +31,11 @@ SHIPPED_GROUPS = {
         "KubePodStuckPending",
         "KubePodFailed",
         "KubeDeploymentReplicasMismatch",
+        "KubeJobFailed",
+        "KubeStatefulSetNotRolledOut",
+        "KubeDaemonSetNotRolledOut",
+        "KubePersistentVolumeClaimPending",
+        "KubeHpaMaxedOut",
     },
     "services-health-check": {"ServiceDown", "TlsCertificateExpiringSoon"},
     "system-health-check": {
@@ -178,7 +183,7 @@ def test_rules_check_command(
 
     monkeypatch.chdir(ROOT)
     assert main(["rules", "check", "rules/"]) == 0
-    assert capsys.readouterr().out.startswith("OK: 5 file(s), 5 group(s), 17 rule(s)")
+    assert capsys.readouterr().out.startswith("OK: 5 file(s), 5 group(s), 22 rule(s)")
 
 
 def test_rules_check_reports_missing_files(
