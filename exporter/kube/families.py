@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -49,7 +50,10 @@ class Builder:
         self.samples: dict[str, list[Sample]] = {}
 
     def add(self, name: str, labels: Labels, value: float) -> None:
-        self.samples.setdefault(name, []).append(Sample(name, labels, value, None, None))
+        samples = self.samples.get(name)
+        if samples is None:
+            samples = self.samples[name] = []
+        samples.append(Sample(name, labels, value))
 
     def one_hot(self, name: str, labels: Labels, key: str, values: Iterable[str], on: str) -> None:
         for value in values:
@@ -92,7 +96,9 @@ def timestamp(value: str) -> float:
     return float(math.floor(datetime.fromisoformat(value).timestamp()))
 
 
+@functools.lru_cache(maxsize=1024)
 def quantity(text: object) -> Decimal:
+    """A Kubernetes quantity (``100m``, ``70Mi``); the same few strings recur on every pod."""
     from kubernetes.utils import parse_quantity
 
     parsed: Decimal = parse_quantity(text)  # type: ignore[no-untyped-call]
@@ -123,19 +129,21 @@ def sanitize(name: str) -> str:
 
 
 def resource_values(
-    resources: Mapping[str, Any], integer: tuple[str, ...] = ()
+    resources: Mapping[str, Any], integer: tuple[str, ...] = (), milli: bool = False
 ) -> Iterable[tuple[str, str, float]]:
     """(resource, unit, value) for a resource list, with KSM's units: CPU in cores, memory and
-    storage in bytes, extended resources (``vendor/name``) as integers, others skipped."""
+    storage in bytes, extended resources (``vendor/name``) as integers, others skipped. Values
+    are ``Value()`` except CPU's, or all ``MilliValue() / 1000`` with ``milli`` (KSM's nodes)."""
     for name, value in (resources or {}).items():
+        amount = cores if milli else whole
         if name == "cpu":
             yield sanitize(name), "core", cores(value)
         elif name in ("memory", "storage", "ephemeral-storage") or name.startswith(
             ("hugepages-", "attachable-volumes-")
         ):
-            yield sanitize(name), "byte", whole(value)
+            yield sanitize(name), "byte", amount(value)
         elif name in integer or ("/" in name and not name.startswith("kubernetes.io/")):
-            yield sanitize(name), "integer", whole(value)
+            yield sanitize(name), "integer", amount(value)
 
 
 def owner_labels(obj: Object, none: str) -> list[Labels]:

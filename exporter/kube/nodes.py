@@ -61,5 +61,7 @@ def parse(nodes: Iterable[Object], out: Builder) -> None:
             ("capacity", "kube_node_status_capacity"),
             ("allocatable", "kube_node_status_allocatable"),
         ):
-            for resource, unit, value in resource_values(status.get(key) or {}, ("pods",)):
+            for resource, unit, value in resource_values(
+                status.get(key) or {}, ("pods",), milli=True
+            ):
                 out.add(family, {**base, "resource": resource, "unit": unit}, value)

@@ -70,17 +70,16 @@ def _controller(pod: Object) -> tuple[str, str]:
     return "<none>", "<none>"
 
 
-def _status_reason(pod: Object, reason: str) -> bool:
+def _status_reasons(pod: Object) -> set[str]:
     # KSM counts the pod's reason, a condition's reason and a terminated container's reason
     status = pod.get("status") or {}
-    if status.get("reason") == reason:
-        return True
-    if any(c.get("reason") == reason for c in status.get("conditions") or []):
-        return True
-    return any(
-        ((cs.get("state") or {}).get("terminated") or {}).get("reason") == reason
+    reasons = {status.get("reason")}
+    reasons.update(c.get("reason") for c in status.get("conditions") or [])
+    reasons.update(
+        ((cs.get("state") or {}).get("terminated") or {}).get("reason")
         for cs in status.get("containerStatuses") or []
     )
+    return {str(r) for r in reasons if r}
 
 
 def _containers(base: dict[str, str], pod: Object, out: Builder) -> None:
@@ -158,10 +157,7 @@ def parse(pods: Iterable[Object], out: Builder) -> None:
         for condition in status.get("conditions") or []:
             if condition.get("type") == "Ready":
                 out.condition("kube_pod_status_ready", base, condition.get("status"))
+        reasons = _status_reasons(pod)
         for reason in POD_STATUS_REASONS:
-            out.add(
-                "kube_pod_status_reason",
-                {**base, "reason": reason},
-                1.0 if _status_reason(pod, reason) else 0.0,
-            )
+            out.add("kube_pod_status_reason", {**base, "reason": reason}, float(reason in reasons))
         _containers(base, pod, out)
