@@ -557,6 +557,26 @@ def test_one_forbidden_kind_fails_alone_and_goes_stale(
     )
     assert registry.get_sample_value("kube_job_failed", failed) is None
     assert registry.get_sample_value("kube_pod_status_phase", {**POD, "phase": "Running"}) == 1.0
+
+    # a failure of every kind is the collector's own, logged by the scrape guard, not per kind
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="exporter.collectors.kubernetes"):
+        api_server.status = 500
+        collector.refresh()
+        assert success(registry) == 0.0
+        api_server.status = 200
+        api_server.forbidden = set()
+        collector.refresh()
+    by_logger = [(r.name, r.getMessage()) for r in caplog.records]
+    assert by_logger == [
+        (
+            "exporter.registry",
+            "collector kubernetes failed: KubernetesError: refreshing the cluster snapshot "
+            "failed: HTTP 500 Internal Server Error: etcdserver: leader changed",
+        ),
+        ("exporter.collectors.kubernetes", "listing jobs recovered"),
+    ]
+    assert success(registry) == 1.0
     collector.close()
 
 

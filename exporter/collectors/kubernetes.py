@@ -137,6 +137,7 @@ class KubernetesCollector(Collector):
         self._snapshots: dict[str, Snapshot] = {}
         # each kind's latest error; None once its latest list succeeded
         self._errors: dict[str, str | None] = {}
+        self._logged: dict[str, str | None] = {}
         self._refreshed_at: float | None = None
         self._refresh_duration = 0.0
         self._loop = RefreshLoop(
@@ -196,36 +197,42 @@ class KubernetesCollector(Collector):
         items = self._list(getattr(api, kind.method))
         return Snapshot(kind.families(items), time.time(), time.monotonic() - started)
 
-    def _record(self, kind: Kind, error: str | None) -> None:
-        # the collector's own failure is logged by the scrape guard; a single kind's here
-        previous = self._errors.get(kind.resource, "")
-        if error != previous:
-            if error is not None:
-                log.warning("listing %s failed: %s", kind.resource, error)
-            elif previous:
-                log.info("listing %s recovered", kind.resource)
-        self._errors[kind.resource] = error
+    def _log(self, errors: dict[str, str | None]) -> None:
+        """Log each kind's failure and recovery once; a failure of every kind is the
+        collector's, logged by the scrape guard."""
+        if all(error is not None for error in errors.values()):
+            return
+        for resource, error in errors.items():
+            previous = self._logged.get(resource)
+            if error != previous:
+                if error is not None:
+                    log.warning("listing %s failed: %s", resource, error)
+                else:
+                    log.info("listing %s recovered", resource)
+            self._logged[resource] = error
 
     def refresh(self) -> None:
         """List every kind; a failure is recorded for that kind and the others carry on."""
         started = time.monotonic()
+        errors: dict[str, str | None] = {}
         unreachable: str | None = None
         for kind in KINDS:
             if unreachable is not None:
                 # the API did not answer at all: the next lists would only wait for it too
-                self._record(kind, unreachable)
+                errors[kind.resource] = unreachable
                 continue
             try:
                 self._snapshots[kind.resource] = self.read(kind)
             except refresh_errors() as exc:
-                error = describe_error(exc)
-                self._record(kind, error)
+                errors[kind.resource] = describe_error(exc)
                 if not _answered(exc):
-                    unreachable = error
+                    unreachable = errors[kind.resource]
             else:
-                self._record(kind, None)
+                errors[kind.resource] = None
+        self._errors = errors
         self._refreshed_at = time.time()
         self._refresh_duration = time.monotonic() - started
+        self._log(errors)
 
     def collect(self) -> Iterator[Metric]:
         now = time.time()
