@@ -36,6 +36,7 @@ SHIPPED_GROUPS = {
         "KubeDaemonSetNotRolledOut",
         "KubePersistentVolumeClaimPending",
         "KubeHpaMaxedOut",
+        "KubernetesListFailing",
     },
     "services-health-check": {"ServiceDown", "TlsCertificateExpiringSoon"},
     "system-health-check": {
@@ -183,7 +184,7 @@ def test_rules_check_command(
 
     monkeypatch.chdir(ROOT)
     assert main(["rules", "check", "rules/"]) == 0
-    assert capsys.readouterr().out.startswith("OK: 5 file(s), 5 group(s), 22 rule(s)")
+    assert capsys.readouterr().out.startswith("OK: 5 file(s), 5 group(s), 23 rule(s)")
 
 
 def test_rules_check_reports_missing_files(
