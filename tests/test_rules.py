@@ -39,6 +39,12 @@ SHIPPED_GROUPS = {
         "KubePodStuckPending",
         "KubePodFailed",
         "KubeDeploymentReplicasMismatch",
+        "KubeJobFailed",
+        "KubeStatefulSetNotRolledOut",
+        "KubeDaemonSetNotRolledOut",
+        "KubePersistentVolumeClaimPending",
+        "KubeHpaMaxedOut",
+        "KubernetesListFailing",
     },
     "services-health-check": {"ServiceDown", "TlsCertificateExpiringSoon"},
     "system-health-check": {
@@ -186,7 +192,7 @@ def test_rules_check_command(
 
     monkeypatch.chdir(ROOT)
     assert main(["rules", "check", "rules/"]) == 0
-    assert capsys.readouterr().out.startswith("OK: 5 file(s), 5 group(s), 25 rule(s)")
+    assert capsys.readouterr().out.startswith("OK: 5 file(s), 5 group(s), 31 rule(s)")
 
 
 def test_rules_check_reports_missing_files(

@@ -1,56 +1,50 @@
-"""k3s nodes, pods and deployments with kube-state-metrics' names and label sets.
+"""k3s cluster state with kube-state-metrics' names and label sets, one list per resource kind.
 
-The API is read in a background thread every ``refresh_interval``: lists are paginated with
-``limit``/``continue``, read as raw JSON (typed model parsing of a 2,000-pod list takes seconds)
-and every call has a client timeout. A scrape serves the latest snapshot, so a slow or hanging
-API server never slows a scrape; when the latest refresh failed the collector fails, and the
-snapshot's age is exported so a stuck refresh shows.
+The API is read in a background thread every ``refresh_interval``: each kind of
+``exporter.kube.kinds.KINDS`` is listed on its own, paginated with ``limit``/``continue``, read as
+raw JSON (typed model parsing of a 2,000-pod list takes seconds) and every call has a client
+timeout. A scrape serves the latest families of each kind, so a slow or hanging API server never
+slows a scrape. A kind whose latest list failed (a 403 for a resource the role lacks) keeps its
+last families while they are younger than ``max_age``, flagged by
+``stackwatch_kubernetes_list_success{resource} 0``; the other kinds are unaffected. When every
+kind's latest list failed, or the refresh is stuck, the collector fails.
 
-# HELP kube_node_status_condition The condition of a cluster node.
-# TYPE kube_node_status_condition gauge
-# HELP kube_pod_status_phase The pods current phase.
-# TYPE kube_pod_status_phase gauge
-# HELP kube_pod_status_ready Describes whether the pod is ready to serve requests.
-# TYPE kube_pod_status_ready gauge
-# HELP kube_pod_container_status_restarts_total The number of container restarts per container.
-# TYPE kube_pod_container_status_restarts_total counter
-# HELP kube_pod_container_status_waiting_reason Describes the reason the container is waiting.
-# TYPE kube_pod_container_status_waiting_reason gauge
-# HELP kube_deployment_spec_replicas Number of desired pods for a deployment.
-# TYPE kube_deployment_spec_replicas gauge
-# HELP kube_deployment_status_replicas_available The number of available replicas.
-# TYPE kube_deployment_status_replicas_available gauge
-# HELP kube_deployment_status_replicas_unavailable The number of unavailable replicas.
-# TYPE kube_deployment_status_replicas_unavailable gauge
-# HELP stackwatch_kubernetes_snapshot_age_seconds Seconds since the served snapshot was read.
+# HELP stackwatch_kubernetes_list_success Whether the latest list of a resource kind succeeded.
+# TYPE stackwatch_kubernetes_list_success gauge
+# HELP stackwatch_kubernetes_list_age_seconds Seconds since the served list of a kind was read.
+# TYPE stackwatch_kubernetes_list_age_seconds gauge
+# HELP stackwatch_kubernetes_snapshot_age_seconds Seconds since the latest refresh finished.
 # TYPE stackwatch_kubernetes_snapshot_age_seconds gauge
-# HELP stackwatch_kubernetes_refresh_duration_seconds How long reading the snapshot took.
+# HELP stackwatch_kubernetes_refresh_duration_seconds How long the latest refresh took.
 # TYPE stackwatch_kubernetes_refresh_duration_seconds gauge
+
+The kube_* families and their HELP and TYPE lines are in ``exporter/kube/`` (docs/metrics.md).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import urllib3
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
-from prometheus_client.samples import Sample
 
 from exporter.collectors.base import Collector
 from exporter.errors import ExporterError
+from exporter.kube.families import Family
+from exporter.kube.kinds import KINDS, Kind
 from exporter.refresh import RefreshLoop
 from stackwatch.config import Config, KubernetesConfig
 
 if TYPE_CHECKING:
     import kubernetes.client
 
-CONDITION_STATUSES = ("true", "false", "unknown")
-POD_PHASES = ("Pending", "Succeeded", "Failed", "Running", "Unknown")
+log = logging.getLogger(__name__)
 
 
 def refresh_errors() -> tuple[type[BaseException], ...]:
@@ -77,157 +71,8 @@ class KubernetesError(ExporterError):
 
 
 @dataclass(frozen=True)
-class Family:
-    """One metric family's precomputed samples; each scrape wraps them in a fresh Metric."""
-
-    name: str
-    documentation: str
-    type: str
-    samples: tuple[Sample, ...]
-
-    def metric(self) -> Metric:
-        metric = Metric(self.name, self.documentation, self.type)
-        metric.samples = list(self.samples)
-        return metric
-
-
-class _Builder:
-    """Collects samples per family while walking the API objects."""
-
-    def __init__(self) -> None:
-        self.samples: dict[str, list[Sample]] = {}
-
-    def add(self, name: str, labels: dict[str, str], value: float) -> None:
-        self.samples.setdefault(name, []).append(Sample(name, labels, value, None, None))
-
-    def family(self, name: str, documentation: str, kind: str = "gauge") -> Family:
-        sample_name = f"{name}_total" if kind == "counter" else name
-        return Family(name, documentation, kind, tuple(self.samples.get(sample_name, ())))
-
-
-def _condition_status(value: object) -> str:
-    status = str(value or "").lower()
-    return status if status in CONDITION_STATUSES else "unknown"
-
-
-def parse_nodes(nodes: Iterable[Mapping[str, Any]], out: _Builder) -> None:
-    """``kube_node_status_condition`` one-hot over true/false/unknown for each condition."""
-    for node in nodes:
-        name = node["metadata"]["name"]
-        for condition in (node.get("status") or {}).get("conditions") or []:
-            status = _condition_status(condition.get("status"))
-            for candidate in CONDITION_STATUSES:
-                out.add(
-                    "kube_node_status_condition",
-                    {
-                        "node": name,
-                        "condition": str(condition.get("type", "")),
-                        "status": candidate,
-                    },
-                    1.0 if candidate == status else 0.0,
-                )
-
-
-def parse_pods(pods: Iterable[Mapping[str, Any]], out: _Builder) -> None:
-    """Phase, readiness, and per-container restarts and waiting reasons."""
-    for pod in pods:
-        meta = pod["metadata"]
-        base = {"namespace": meta["namespace"], "pod": meta["name"], "uid": meta.get("uid", "")}
-        status = pod.get("status") or {}
-        phase = status.get("phase")
-        if phase:
-            for candidate in POD_PHASES:
-                out.add(
-                    "kube_pod_status_phase",
-                    {**base, "phase": candidate},
-                    1.0 if candidate == phase else 0.0,
-                )
-        for condition in status.get("conditions") or []:
-            if condition.get("type") == "Ready":
-                ready = _condition_status(condition.get("status"))
-                for candidate in CONDITION_STATUSES:
-                    out.add(
-                        "kube_pod_status_ready",
-                        {**base, "condition": candidate},
-                        1.0 if candidate == ready else 0.0,
-                    )
-        for container in status.get("containerStatuses") or []:
-            labels = {**base, "container": container["name"]}
-            out.add(
-                "kube_pod_container_status_restarts_total",
-                labels,
-                float(container.get("restartCount") or 0),
-            )
-            waiting = (container.get("state") or {}).get("waiting")
-            if waiting is not None and waiting.get("reason"):
-                out.add(
-                    "kube_pod_container_status_waiting_reason",
-                    {**labels, "reason": str(waiting["reason"])},
-                    1.0,
-                )
-
-
-def parse_deployments(deployments: Iterable[Mapping[str, Any]], out: _Builder) -> None:
-    """Desired, available and unavailable replicas; the API omits zero counts."""
-    for deployment in deployments:
-        meta = deployment["metadata"]
-        labels = {"namespace": meta["namespace"], "deployment": meta["name"]}
-        spec = deployment.get("spec") or {}
-        status = deployment.get("status") or {}
-        replicas = spec.get("replicas")
-        out.add("kube_deployment_spec_replicas", labels, float(1 if replicas is None else replicas))
-        out.add(
-            "kube_deployment_status_replicas_available",
-            labels,
-            float(status.get("availableReplicas") or 0),
-        )
-        out.add(
-            "kube_deployment_status_replicas_unavailable",
-            labels,
-            float(status.get("unavailableReplicas") or 0),
-        )
-
-
-def build_families(
-    nodes: Iterable[Mapping[str, Any]],
-    pods: Iterable[Mapping[str, Any]],
-    deployments: Iterable[Mapping[str, Any]],
-) -> tuple[Family, ...]:
-    """Every kube-state-metrics family this collector exports, from raw API objects."""
-    out = _Builder()
-    parse_nodes(nodes, out)
-    parse_pods(pods, out)
-    parse_deployments(deployments, out)
-    return (
-        out.family("kube_node_status_condition", "The condition of a cluster node."),
-        out.family("kube_pod_status_phase", "The pods current phase."),
-        out.family(
-            "kube_pod_status_ready", "Describes whether the pod is ready to serve requests."
-        ),
-        out.family(
-            "kube_pod_container_status_restarts",
-            "The number of container restarts per container.",
-            "counter",
-        ),
-        out.family(
-            "kube_pod_container_status_waiting_reason",
-            "Describes the reason the container is currently in waiting state.",
-        ),
-        out.family("kube_deployment_spec_replicas", "Number of desired pods for a deployment."),
-        out.family(
-            "kube_deployment_status_replicas_available",
-            "The number of available replicas per deployment.",
-        ),
-        out.family(
-            "kube_deployment_status_replicas_unavailable",
-            "The number of unavailable replicas per deployment.",
-        ),
-    )
-
-
-@dataclass(frozen=True)
 class Snapshot:
-    """The families read by one refresh, and when."""
+    """The families of one kind read by one list, and when."""
 
     families: tuple[Family, ...]
     taken_at: float
@@ -289,8 +134,12 @@ class KubernetesCollector(Collector):
         self.refresh_interval = refresh_interval
         self.timeout = timeout
         self.page_size = page_size
-        self._snapshot: Snapshot | None = None
-        self._error: str | None = None
+        self._snapshots: dict[str, Snapshot] = {}
+        # each kind's latest error; None once its latest list succeeded
+        self._errors: dict[str, str | None] = {}
+        self._logged: dict[str, str | None] = {}
+        self._refreshed_at: float | None = None
+        self._refresh_duration = 0.0
         self._loop = RefreshLoop(
             "k8s-refresh", refresh_interval, self.refresh, join_timeout=timeout + 1
         )
@@ -337,48 +186,103 @@ class KubernetesCollector(Collector):
             if not token:
                 return items
 
-    def read(self) -> Snapshot:
-        """Read nodes, pods and deployments now and build the families."""
+    def read(self, kind: Kind) -> Snapshot:
+        """List one kind now and build its families."""
         import kubernetes.client
 
         started = time.monotonic()
         if self._client is None:
             self._client = self._client_factory()
-        core = kubernetes.client.CoreV1Api(self._client)
-        apps = kubernetes.client.AppsV1Api(self._client)
-        nodes = self._list(core.list_node)
-        pods = self._list(core.list_pod_for_all_namespaces)
-        deployments = self._list(apps.list_deployment_for_all_namespaces)
-        families = build_families(nodes, pods, deployments)
-        return Snapshot(families, time.time(), time.monotonic() - started)
+        api = getattr(kubernetes.client, kind.api)(self._client)
+        items = self._list(getattr(api, kind.method))
+        return Snapshot(kind.families(items), time.time(), time.monotonic() - started)
+
+    def _log(self, errors: dict[str, str | None]) -> None:
+        """Log each kind's failure and recovery once; a failure of every kind is the
+        collector's, logged by the scrape guard."""
+        if all(error is not None for error in errors.values()):
+            return
+        for resource, error in errors.items():
+            previous = self._logged.get(resource)
+            if error != previous:
+                if error is not None:
+                    log.warning("listing %s failed: %s", resource, error)
+                else:
+                    log.info("listing %s recovered", resource)
+            self._logged[resource] = error
 
     def refresh(self) -> None:
-        """Replace the snapshot, or record why it could not be read."""
-        try:
-            self._snapshot = self.read()
-        except refresh_errors() as exc:
-            self._error = describe_error(exc)
-        else:
-            self._error = None
+        """List every kind; a failure is recorded for that kind and the others carry on."""
+        started = time.monotonic()
+        errors: dict[str, str | None] = {}
+        unreachable: str | None = None
+        for kind in KINDS:
+            if unreachable is not None:
+                # the API did not answer at all: the next lists would only wait for it too
+                errors[kind.resource] = unreachable
+                continue
+            try:
+                self._snapshots[kind.resource] = self.read(kind)
+            except refresh_errors() as exc:
+                errors[kind.resource] = describe_error(exc)
+                if not _answered(exc):
+                    unreachable = errors[kind.resource]
+            else:
+                errors[kind.resource] = None
+        self._errors = errors
+        self._refreshed_at = time.time()
+        self._refresh_duration = time.monotonic() - started
+        self._log(errors)
 
     def collect(self) -> Iterator[Metric]:
-        snapshot, error = self._snapshot, self._error
-        if error is not None:
-            raise KubernetesError(f"refreshing the cluster snapshot failed: {error}")
-        if snapshot is None:
+        now = time.time()
+        errors, snapshots, refreshed_at = (
+            dict(self._errors),
+            dict(self._snapshots),
+            self._refreshed_at,
+        )
+        failed = [kind.resource for kind in KINDS if errors.get(kind.resource) is not None]
+        if failed and len(failed) == len(KINDS):
+            raise KubernetesError(f"refreshing the cluster snapshot failed: {errors[failed[0]]}")
+        if refreshed_at is None:
             raise KubernetesError("no cluster snapshot yet: the first refresh has not finished")
-        age = time.time() - snapshot.taken_at
+        age = now - refreshed_at
         if age > self.max_age:
             raise KubernetesError(f"the cluster snapshot is {age:.0f}s old: refresh is stuck")
-        for family in snapshot.families:
-            yield family.metric()
+        success = GaugeMetricFamily(
+            "stackwatch_kubernetes_list_success",
+            "Whether the latest list of a resource kind from the API succeeded.",
+            labels=["resource"],
+        )
+        list_age = GaugeMetricFamily(
+            "stackwatch_kubernetes_list_age_seconds",
+            "Seconds since the served list of a resource kind was read from the API.",
+            labels=["resource"],
+        )
+        for kind in KINDS:
+            success.add_metric([kind.resource], 0.0 if kind.resource in failed else 1.0)
+            snapshot = snapshots.get(kind.resource)
+            if snapshot is None or now - snapshot.taken_at > self.max_age:
+                continue  # never read, or too stale to serve: its series go absent
+            list_age.add_metric([kind.resource], now - snapshot.taken_at)
+            for family in snapshot.families:
+                yield family.metric()
+        yield success
+        yield list_age
         yield GaugeMetricFamily(
             "stackwatch_kubernetes_snapshot_age_seconds",
-            "Seconds since the served cluster snapshot was read from the API.",
+            "Seconds since the latest refresh of the cluster snapshot finished.",
             value=age,
         )
         yield GaugeMetricFamily(
             "stackwatch_kubernetes_refresh_duration_seconds",
-            "How long reading the served cluster snapshot from the API took.",
-            value=snapshot.duration,
+            "How long the latest refresh of the cluster snapshot took.",
+            value=self._refresh_duration,
         )
+
+
+def _answered(exc: BaseException) -> bool:
+    """Whether the API server answered (an HTTP status), rather than timing out or refusing."""
+    import kubernetes.client
+
+    return isinstance(exc, kubernetes.client.ApiException) and bool(exc.status)
