@@ -24,7 +24,7 @@ from stackwatch.errors import ConfigError
 from stackwatch.format import format_duration
 from stackwatch.install import InstallError, data_path
 
-COLLECTOR_NAMES = ("host", "services", "docker", "kubernetes", "outbox")
+COLLECTOR_NAMES = ("host", "services", "docker", "cgroups", "kubernetes", "outbox")
 
 
 class _Model(BaseModel):
@@ -456,7 +456,7 @@ class Config(_Model):
         switches = self.exporter.collectors
         if name in switches:
             return switches[name]
-        if name == "docker":
+        if name in ("docker", "cgroups"):  # cgroups reads the Docker collector's containers
             return self.docker.enabled
         if name == "kubernetes":
             return self.kubernetes.enabled
