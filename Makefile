@@ -34,6 +34,7 @@ pytest: $(STAMP)
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/scrape.py
 	$(BIN)/python bench/collectors.py
+	$(BIN)/python bench/cgroups.py
 	$(BIN)/python bench/evaluate.py
 	$(BIN)/python bench/flows.py
 

@@ -21,6 +21,23 @@ def parse_keyed(text: str) -> dict[str, int]:
     return values
 
 
+def pick_keyed(text: str, keys: tuple[str, ...]) -> dict[str, int]:
+    """The given keys of a ``key value`` file: memory.stat has ~40 lines, a scrape needs 4."""
+    values: dict[str, int] = {}
+    for key in keys:
+        needle = key + " "
+        if text.startswith(needle):
+            start = len(needle)
+        else:
+            found = text.find("\n" + needle)
+            if found < 0:
+                continue
+            start = found + 1 + len(needle)
+        end = text.find("\n", start)
+        values[key] = int(text[start:] if end < 0 else text[start:end])
+    return values
+
+
 def parse_value(text: str) -> int | None:
     """A one-number file; None for v2's ``max`` and v1's "no limit" (cAdvisor reports 0)."""
     word = text.strip()

@@ -25,11 +25,15 @@ from exporter.cgroups.parse import (
     parse_net_dev,
     parse_proc_cgroup,
     parse_value,
+    pick_keyed,
 )
 
 # A container that exits mid-read takes its files with it: those errors mean "absent" too.
 ABSENT = {errno.ENOENT, errno.ENOTDIR, errno.ENODEV, errno.ESRCH}
 V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "blkio", "pids")
+# memory.stat keys read: RSS, cache, inactive file pages (and v1's swap)
+V2_MEMORY = ("anon", "file", "inactive_file")
+V1_MEMORY = ("total_rss", "total_cache", "total_inactive_file", "total_swap")
 
 
 def read_file(path: str) -> str | None:
@@ -156,8 +160,8 @@ class CgroupReader:
         text = read_file(f"{folder}/memory.current")
         if text is not None:
             values["container_memory_usage_bytes"] = float(int(text))
-            stat = parse_keyed(read_file(f"{folder}/memory.stat") or "")
-            _memory(values, stat, "anon", "file", "inactive_file")
+            stat = pick_keyed(read_file(f"{folder}/memory.stat") or "", V2_MEMORY)
+            _memory(values, stat, *V2_MEMORY)
         text = read_file(f"{folder}/memory.swap.current")
         if text is not None:
             values["container_memory_swap"] = float(int(text))
@@ -216,8 +220,8 @@ class CgroupReader:
         text = read_file(f"{folder}/memory.usage_in_bytes")
         if text is not None:
             values["container_memory_usage_bytes"] = float(int(text))
-            stat = parse_keyed(read_file(f"{folder}/memory.stat") or "")
-            _memory(values, stat, "total_rss", "total_cache", "total_inactive_file")
+            stat = pick_keyed(read_file(f"{folder}/memory.stat") or "", V1_MEMORY)
+            _memory(values, stat, *V1_MEMORY[:3])
             _copy(stat, "total_swap", values, "container_memory_swap")
         text = read_file(f"{folder}/memory.failcnt")
         if text is not None:

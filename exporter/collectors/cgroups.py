@@ -30,6 +30,7 @@ from prometheus_client.samples import Sample
 from exporter.cgroups.read import CgroupReader
 from exporter.collectors.base import Collector
 from exporter.collectors.docker import series_labels
+from exporter.containers.model import Container
 from exporter.containers.view import ContainerView, build_client
 from stackwatch.config import Config
 
@@ -70,7 +71,9 @@ SCALARS = (
     ("container_memory_rss", "Size of RSS in bytes.", "gauge"),
     ("container_memory_cache", "Number of bytes of page cache memory.", "gauge"),
     ("container_memory_swap", "Container swap usage in bytes.", "gauge"),
-    ("container_memory_failcnt", "Number of memory usage hits limits", "counter"),
+    # a counter in cAdvisor, but one without _total, which the text format's counter type
+    # (HELP and TYPE name the family plus _total) cannot carry: untyped keeps the name
+    ("container_memory_failcnt", "Number of memory usage hits limits", "unknown"),
     (
         "container_oom_events_total",
         "Count of out of memory events observed for the container",
@@ -82,6 +85,7 @@ SCALARS = (
     ("container_processes", "Number of processes running inside the container.", "gauge"),
     ("container_threads", "Number of threads running inside the container", "gauge"),
 )
+CPU = "container_cpu_usage_seconds_total"
 # cAdvisor shows CFS counters only for a container with a CPU quota
 CFS = {
     "container_cpu_cfs_periods_total",
@@ -129,6 +133,28 @@ FS = (
 )
 
 
+class SeriesLabels:
+    """One container's label sets: the Docker collector's, plus ``cpu``, interface, device."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self.base = series_labels(container)
+        self.cpu = {**self.base, "cpu": "total"}
+        self._extra: dict[tuple[str, str], dict[str, str]] = {}
+
+    def extra(self, label: str, value: str) -> dict[str, str]:
+        key = (label, value)
+        labels = self._extra.get(key)
+        if labels is None:
+            labels = self._extra[key] = {**self.base, label: value}
+        return labels
+
+
+def family(name: str, doc: str, kind: str) -> Metric:
+    """A fresh family; a counter's family name drops ``_total``, which its samples keep."""
+    return Metric(name.removesuffix("_total") if kind == "counter" else name, doc, kind)
+
+
 class CgroupsCollector(Collector):
     """Usage of each running container from its cgroup, with cAdvisor's names and labels.
 
@@ -143,6 +169,8 @@ class CgroupsCollector(Collector):
         self.view = view
         self._owns_view = True
         self._lock = threading.Lock()  # the reader's caches: one scrape at a time
+        # each container's label sets, reused while its view entry is unchanged
+        self._labels: dict[str, SeriesLabels] = {}
 
     @classmethod
     def from_config(cls, config: Config) -> CgroupsCollector:
@@ -170,9 +198,9 @@ class CgroupsCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         containers = self.view.containers() if self._owns_view else self.view.current()
-        scalars = {name: Metric(name, doc, kind) for name, doc, kind in SCALARS}
-        network = {name: Metric(name, doc, "counter") for name, doc, _ in NETWORK}
-        fs = {name: Metric(name, doc, "counter") for name, doc, _ in FS}
+        scalars = {name: family(name, doc, kind) for name, doc, kind in SCALARS}
+        network = {name: family(name, doc, "counter") for name, doc, _ in NETWORK}
+        fs = {name: family(name, doc, "counter") for name, doc, _ in FS}
         with self._lock:
             unified = self.reader.unified()
             running = {(c.id, c.inspected.pid) for c in containers if c.state == "running"}
@@ -186,7 +214,11 @@ class CgroupsCollector(Collector):
                 labels = series_labels(container)
                 quota = "container_spec_cpu_quota" in usage.values
                 for name, number in usage.values.items():
-                    if quota or name not in CFS:
+                    if name == CPU:  # cAdvisor's per-CPU label, "total" with per-CPU usage off
+                        scalars[name].samples.append(
+                            Sample(name, {**labels, "cpu": "total"}, number)
+                        )
+                    elif quota or name not in CFS:
                         scalars[name].samples.append(Sample(name, labels, number))
                 for name, _, field in NETWORK:
                     samples = network[name].samples
@@ -198,12 +230,6 @@ class CgroupsCollector(Collector):
                     for device, counts in usage.io.items():
                         samples.append(Sample(name, {**labels, "device": device}, counts[index]))
             self.reader.forget_except(running)
-        for name, family in scalars.items():
-            if name == "container_cpu_usage_seconds_total":
-                # cAdvisor's per-CPU label; with per-CPU usage off it is always "total"
-                family.samples = [
-                    Sample(s.name, {**s.labels, "cpu": "total"}, s.value) for s in family.samples
-                ]
-            yield family
+        yield from scalars.values()
         yield from network.values()
         yield from fs.values()
