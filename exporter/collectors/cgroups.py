@@ -142,7 +142,7 @@ class SeriesLabels:
         self.cpu = {**self.base, "cpu": "total"}
         self._extra: dict[tuple[str, str], dict[str, str]] = {}
 
-    def extra(self, label: str, value: str) -> dict[str, str]:
+    def with_label(self, label: str, value: str) -> dict[str, str]:
         key = (label, value)
         labels = self._extra.get(key)
         if labels is None:
@@ -211,25 +211,27 @@ class CgroupsCollector(Collector):
                 usage = self.reader.read(container.id, pid, unified)
                 if usage is None:
                     continue  # exited since the view was read
-                labels = series_labels(container)
+                labels = self._labels.get(container.id)
+                if labels is None or labels.container != container:
+                    labels = self._labels[container.id] = SeriesLabels(container)
                 quota = "container_spec_cpu_quota" in usage.values
                 for name, number in usage.values.items():
                     if name == CPU:  # cAdvisor's per-CPU label, "total" with per-CPU usage off
-                        scalars[name].samples.append(
-                            Sample(name, {**labels, "cpu": "total"}, number)
-                        )
+                        scalars[name].samples.append(Sample(name, labels.cpu, number))
                     elif quota or name not in CFS:
-                        scalars[name].samples.append(Sample(name, labels, number))
-                for name, _, field in NETWORK:
-                    samples = network[name].samples
-                    for interface, counters in usage.network.items():
+                        scalars[name].samples.append(Sample(name, labels.base, number))
+                for interface, counters in usage.network.items():
+                    interface_labels = labels.with_label("interface", interface)
+                    for name, _, field in NETWORK:
                         value = float(getattr(counters, field))
-                        samples.append(Sample(name, {**labels, "interface": interface}, value))
-                for name, _, index in FS:
-                    samples = fs[name].samples
-                    for device, counts in usage.io.items():
-                        samples.append(Sample(name, {**labels, "device": device}, counts[index]))
+                        network[name].samples.append(Sample(name, interface_labels, value))
+                for device, counts in usage.io.items():
+                    device_labels = labels.with_label("device", device)
+                    for name, _, index in FS:
+                        fs[name].samples.append(Sample(name, device_labels, float(counts[index])))
             self.reader.forget_except(running)
+            listed = {c.id for c in containers}
+            self._labels = {k: v for k, v in self._labels.items() if k in listed}
         yield from scalars.values()
         yield from network.values()
         yield from fs.values()
