@@ -15,6 +15,7 @@ from exporter.cgroups.parse import (
     parse_net_dev,
     parse_proc_cgroup,
     parse_value,
+    pick_keyed,
 )
 from exporter.collectors import build_collectors
 from exporter.collectors.cgroups import CgroupsCollector
@@ -79,6 +80,10 @@ def test_parsers_read_limits_devices_and_interfaces() -> None:
     assert parse_value("9223372036854771712\n") is None  # v1's "no limit"
     assert parse_value("16777216\n") == 16777216
     assert parse_cpu_max("max 100000\n") == (None, 100000)
+    # a key only at the start of a line: "file" is not the end of "inactive_file"
+    stat = "inactive_file 7\nfile_mapped 3\nfile 5\nanon 2"
+    assert pick_keyed(stat, ("file", "anon", "shmem")) == {"file": 5, "anon": 2}
+    assert pick_keyed("inactive_file 7\n", ("file",)) == {}
     assert parse_cpu_max("50000 100000\n") == (50000, 100000)
     assert parse_io_stat("8:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0\n") == {
         "8:0": (10, 20)
