@@ -72,7 +72,7 @@ class ExporterConfig(_Model):
     collectors: dict[str, bool] = Field(
         default_factory=dict,
         description="collector name -> enabled; host and services default on, docker and "
-        "kubernetes follow their own sections",
+        "cgroups follow the docker section, kubernetes its own",
     )
     probe_interval: Duration = 15.0
     filesystem_mount_points_exclude: str = (
