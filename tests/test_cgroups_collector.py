@@ -269,3 +269,19 @@ def test_cgroups_follows_the_docker_section_and_shares_its_container_view() -> N
     assert "cgroups" not in build_collectors(off)
     alone = Config.model_validate({"exporter": {"collectors": {"docker": False, "cgroups": True}}})
     assert isinstance(build_collectors(alone)["cgroups"], CgroupsCollector)
+
+
+def test_kept_open_files_show_new_values_and_close_with_their_container(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(FIXTURES / "v2", root, symlinks=True)
+    view = FixedView([container(V2_ID, "web", 4242)])
+    collector = CgroupsCollector(root, view, 100)
+    registry = build_registry({"cgroups": collector})
+    web = labels(V2_ID, "web")
+    assert registry.get_sample_value("container_memory_usage_bytes", web) == 52428800
+    (root / f"sys/fs/cgroup/system.slice/docker-{V2_ID}.scope/memory.current").write_text("7\n")
+    assert registry.get_sample_value("container_memory_usage_bytes", web) == 7
+    open_files = len(list(Path("/proc/self/fd").iterdir()))
+    view.fixed = []
+    assert registry.get_sample_value("container_memory_usage_bytes", web) is None
+    assert len(list(Path("/proc/self/fd").iterdir())) < open_files  # its files were closed

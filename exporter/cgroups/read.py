@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,14 +76,61 @@ class CgroupReader:
         # (container id, pid) -> controller -> cgroup folder ("" for v2's one hierarchy)
         self._paths: dict[tuple[str, int], dict[str, str]] = {}
         self._devices: dict[str, str] = {}
+        # Each container's files stay open between scrapes and are re-read with pread at
+        # offset 0: one system call per file instead of three, and no path lookup. Half the
+        # descriptor limit at most; past it, files are opened on each read.
+        self._fds: dict[tuple[str, int], dict[str, int]] = {}
+        self._fd_budget = resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2
+        self._fd_count = 0
 
     def unified(self) -> bool:
         """Whether the host runs cgroup v2 only (not v1, not the v1/v2 hybrid)."""
         return Path(self.cgroup_root, "cgroup.controllers").is_file()
 
     def forget_except(self, keys: set[tuple[str, int]]) -> None:
-        """Drop cached cgroup paths of containers no longer running."""
+        """Drop cached cgroup paths and open files of containers no longer running."""
         self._paths = {k: v for k, v in self._paths.items() if k in keys}
+        for key in [k for k in self._fds if k not in keys]:
+            self._close_files(key)
+
+    def close(self) -> None:
+        for key in list(self._fds):
+            self._close_files(key)
+
+    def _close_files(self, key: tuple[str, int]) -> None:
+        for fd in self._fds.pop(key).values():
+            if fd >= 0:
+                os.close(fd)
+                self._fd_count -= 1
+
+    def _reader(self, key: tuple[str, int]) -> Callable[[str], str | None]:
+        """A read function over the container's kept-open files."""
+        fds = self._fds.setdefault(key, {})
+
+        def read(path: str) -> str | None:
+            fd = fds.get(path)
+            if fd is None:
+                if self._fd_count >= self._fd_budget:
+                    return read_file(path)
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                except OSError as exc:
+                    if exc.errno not in ABSENT:
+                        raise
+                    fd = -1  # absent now: a controller or field that does not appear later
+                else:
+                    self._fd_count += 1
+                fds[path] = fd
+            if fd < 0:
+                return None
+            try:
+                return os.pread(fd, 65536, 0).decode()
+            except OSError as exc:
+                if exc.errno in ABSENT:
+                    return None
+                raise
+
+        return read
 
     def locate(self, container_id: str, pid: int, unified: bool) -> dict[str, str] | None:
         """Each controller's cgroup folder of a container (cached); None if its PID is gone."""
@@ -126,12 +175,13 @@ class CgroupReader:
         if paths is None:
             return None
         usage = Usage()
+        read = self._reader((container_id, pid))
         if unified:
             if "" in paths:
-                self._read_v2(paths[""], usage)
+                self._read_v2(read, paths[""], usage)
         else:
-            self._read_v1(paths, usage)
-        net = read_file(f"{self.proc}/{pid}/net/dev")
+            self._read_v1(read, paths, usage)
+        net = read(f"{self.proc}/{pid}/net/dev")
         if net is not None:
             usage.network = parse_net_dev(net)
         return usage
@@ -139,9 +189,9 @@ class CgroupReader:
     def _io(self, devices: dict[str, tuple[int, int]], usage: Usage) -> None:
         usage.io = {self.device_name(device): counts for device, counts in devices.items()}
 
-    def _read_v2(self, folder: str, usage: Usage) -> None:
+    def _read_v2(self, read: Callable[[str], str | None], folder: str, usage: Usage) -> None:
         values = usage.values
-        text = read_file(f"{folder}/cpu.stat")
+        text = read(f"{folder}/cpu.stat")
         if text is not None:
             cpu = parse_keyed(text)
             for key, name in (
@@ -153,39 +203,41 @@ class CgroupReader:
                 if key in cpu:
                     values[name] = cpu[key] / 1e6
             _periods(cpu, values)
-        text = read_file(f"{folder}/cpu.max")
+        text = read(f"{folder}/cpu.max")
         if text is not None:
             quota, period = parse_cpu_max(text)
             _cpu_spec(quota, period, values)
-        text = read_file(f"{folder}/memory.current")
+        text = read(f"{folder}/memory.current")
         if text is not None:
             values["container_memory_usage_bytes"] = float(int(text))
-            stat = pick_keyed(read_file(f"{folder}/memory.stat") or "", V2_MEMORY)
+            stat = pick_keyed(read(f"{folder}/memory.stat") or "", V2_MEMORY)
             _memory(values, stat, *V2_MEMORY)
-        text = read_file(f"{folder}/memory.swap.current")
+        text = read(f"{folder}/memory.swap.current")
         if text is not None:
             values["container_memory_swap"] = float(int(text))
-        text = read_file(f"{folder}/memory.events")
+        text = read(f"{folder}/memory.events")
         if text is not None:
             events = parse_keyed(text)
             _copy(events, "max", values, "container_memory_failcnt")
             _copy(events, "oom_kill", values, "container_oom_events_total")
-        text = read_file(f"{folder}/memory.max")
+        text = read(f"{folder}/memory.max")
         if text is not None:
             values["container_spec_memory_limit_bytes"] = float(parse_value(text) or 0)
-        text = read_file(f"{folder}/io.stat")
+        text = read(f"{folder}/io.stat")
         if text is not None:
             self._io(parse_io_stat(text), usage)
-        _tasks(folder, folder, values)
+        _tasks(read, folder, folder, values)
 
-    def _read_v1(self, paths: dict[str, str], usage: Usage) -> None:
+    def _read_v1(
+        self, read: Callable[[str], str | None], paths: dict[str, str], usage: Usage
+    ) -> None:
         values = usage.values
         if "cpuacct" in paths:
             folder = paths["cpuacct"]
-            text = read_file(f"{folder}/cpuacct.usage")
+            text = read(f"{folder}/cpuacct.usage")
             if text is not None:
                 values["container_cpu_usage_seconds_total"] = int(text) / 1e9
-            stat = parse_keyed(read_file(f"{folder}/cpuacct.stat") or "")
+            stat = parse_keyed(read(f"{folder}/cpuacct.stat") or "")
             for key, name in (
                 ("user", "container_cpu_user_seconds_total"),
                 ("system", "container_cpu_system_seconds_total"),
@@ -194,41 +246,43 @@ class CgroupReader:
                     values[name] = stat[key] / self.clock_ticks
         if "cpu" in paths:
             folder = paths["cpu"]
-            cpu = parse_keyed(read_file(f"{folder}/cpu.stat") or "")
+            cpu = parse_keyed(read(f"{folder}/cpu.stat") or "")
             _periods(cpu, values)
             if "throttled_time" in cpu:
                 values["container_cpu_cfs_throttled_seconds_total"] = cpu["throttled_time"] / 1e9
-            quota = read_file(f"{folder}/cpu.cfs_quota_us")
-            period = read_file(f"{folder}/cpu.cfs_period_us")
+            quota = read(f"{folder}/cpu.cfs_quota_us")
+            period = read(f"{folder}/cpu.cfs_period_us")
             if quota is not None and period is not None:
                 _cpu_spec(None if int(quota) < 0 else int(quota), int(period), values)
         if "memory" in paths:
-            self._read_v1_memory(paths["memory"], values)
+            self._read_v1_memory(read, paths["memory"], values)
         if "blkio" in paths:
             folder = paths["blkio"]
-            text = read_file(f"{folder}/blkio.throttle.io_service_bytes_recursive")
+            text = read(f"{folder}/blkio.throttle.io_service_bytes_recursive")
             if text is None:
-                text = read_file(f"{folder}/blkio.throttle.io_service_bytes")
+                text = read(f"{folder}/blkio.throttle.io_service_bytes")
             if text is not None:
                 self._io(parse_blkio(text), usage)
         tasks = paths.get("pids") or paths.get("memory") or paths.get("cpu")
         if tasks is not None:
-            _tasks(tasks, paths.get("pids"), values)
+            _tasks(read, tasks, paths.get("pids"), values)
 
     @staticmethod
-    def _read_v1_memory(folder: str, values: dict[str, float]) -> None:
-        text = read_file(f"{folder}/memory.usage_in_bytes")
+    def _read_v1_memory(
+        read: Callable[[str], str | None], folder: str, values: dict[str, float]
+    ) -> None:
+        text = read(f"{folder}/memory.usage_in_bytes")
         if text is not None:
             values["container_memory_usage_bytes"] = float(int(text))
-            stat = pick_keyed(read_file(f"{folder}/memory.stat") or "", V1_MEMORY)
+            stat = pick_keyed(read(f"{folder}/memory.stat") or "", V1_MEMORY)
             _memory(values, stat, *V1_MEMORY[:3])
             _copy(stat, "total_swap", values, "container_memory_swap")
-        text = read_file(f"{folder}/memory.failcnt")
+        text = read(f"{folder}/memory.failcnt")
         if text is not None:
             values["container_memory_failcnt"] = float(int(text))
-        oom = parse_keyed(read_file(f"{folder}/memory.oom_control") or "")
+        oom = parse_keyed(read(f"{folder}/memory.oom_control") or "")
         _copy(oom, "oom_kill", values, "container_oom_events_total")
-        text = read_file(f"{folder}/memory.limit_in_bytes")
+        text = read(f"{folder}/memory.limit_in_bytes")
         if text is not None:
             values["container_spec_memory_limit_bytes"] = float(parse_value(text) or 0)
 
@@ -260,11 +314,13 @@ def _memory(
     values["container_memory_working_set_bytes"] = max(0.0, usage - stat.get(inactive, 0))
 
 
-def _tasks(folder: str, pids: str | None, values: dict[str, float]) -> None:
+def _tasks(
+    read: Callable[[str], str | None], folder: str, pids: str | None, values: dict[str, float]
+) -> None:
     """Processes from ``cgroup.procs``; threads from ``pids.current`` as cAdvisor counts them."""
-    text = read_file(f"{folder}/cgroup.procs")
+    text = read(f"{folder}/cgroup.procs")
     if text is not None:
         values["container_processes"] = float(count_lines(text))
-    text = read_file(f"{pids}/pids.current") if pids else None
+    text = read(f"{pids}/pids.current") if pids else None
     if text is not None:
         values["container_threads"] = float(int(text))

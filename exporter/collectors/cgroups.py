@@ -195,6 +195,8 @@ class CgroupsCollector(Collector):
     def close(self) -> None:
         if self._owns_view:
             self.view.close()
+        with self._lock:
+            self.reader.close()
 
     def collect(self) -> Iterator[Metric]:
         containers = self.view.containers() if self._owns_view else self.view.current()
