@@ -285,3 +285,15 @@ def test_kept_open_files_show_new_values_and_close_with_their_container(tmp_path
     view.fixed = []
     assert registry.get_sample_value("container_memory_usage_bytes", web) is None
     assert len(list(Path("/proc/self/fd").iterdir())) < open_files  # its files were closed
+
+
+def test_a_process_in_the_root_cgroup_is_not_given_the_hosts_usage(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(FIXTURES / "v2", root, symlinks=True)
+    (root / "sys/fs/cgroup/cpu.stat").write_text("usage_usec 99000000\n")  # the whole host
+    (root / "proc/6000").mkdir()
+    (root / "proc/6000/cgroup").write_text("0::/\n")
+    other = "ab" * 32
+    registry = registry_for(root, [container(other, "rooted", 6000)])
+    cpu = {**labels(other, "rooted"), "cpu": "total"}
+    assert registry.get_sample_value("container_cpu_usage_seconds_total", cpu) is None

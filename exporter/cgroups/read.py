@@ -149,8 +149,10 @@ class CgroupReader:
             candidates = [listed[controller]] if controller in listed else []
             candidates += [f"/system.slice/docker-{container_id}.scope", f"/docker/{container_id}"]
             for relative in candidates:
-                if "/.." in relative:
-                    continue  # relative to the exporter's own cgroup namespace
+                if "/.." in relative or relative.strip("/") == "":
+                    # relative to the exporter's own cgroup namespace, or its root: never the
+                    # host's (or the exporter's) whole usage under a container's name
+                    continue
                 folder = base + relative.rstrip("/")
                 if Path(folder).is_dir():
                     paths[controller] = folder
