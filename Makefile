@@ -42,6 +42,7 @@ pytest: $(STAMP)
 bench: $(STAMP) system-deps-test
 	$(BIN)/python bench/scrape.py
 	$(BIN)/python bench/collectors.py
+	$(BIN)/python bench/cgroups.py
 	$(BIN)/python bench/evaluate.py
 	$(BIN)/python bench/flows.py
 

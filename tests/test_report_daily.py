@@ -133,6 +133,10 @@ def stack(
             )
             prometheus.wait_for_series(f'container_state_status{{name="broken-{tag}"}} == 1')
             prometheus.wait_for_series('probe_success{service="billing"}')
+            # two scrapes of the running container's CPU: a rate for its usage column
+            prometheus.wait_for_series(
+                f'rate(container_cpu_usage_seconds_total{{name="web-{tag}"}}[24h]) >= 0'
+            )
             prometheus.wait_for_series('probe_success{service="shop"} == 1')
             prometheus.wait_for_series('rate(node_cpu_seconds_total{mode="idle"}[5m])')
             config = Config.model_validate(
@@ -210,6 +214,9 @@ def test_the_mail_arrives_with_every_section_and_right_counts(stack: dict[str, A
     assert text.index(f"broken-{tag}") < text.index(f"web-{tag}")
     assert re.search(rf"broken-{tag}\s+exited", text)
     assert re.search(rf"web-{tag}\s+running", text)
+    # usage from the cgroups collector: CPU over the window and the working set; none when exited
+    assert re.search(rf"web-{tag}\s+running\s+none\s+0\s+\d+\.\d\d cores\s+[\d.]+ [KM]iB", text)
+    assert re.search(rf"broken-{tag}\s+exited\s+none\s+0\s+—\s+—", text)
 
     # k3s is not configured here; the alerts come from the alert database
     assert "k3s: not configured" in text

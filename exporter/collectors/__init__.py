@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from exporter.collectors.base import Collector
+from exporter.collectors.cgroups import CgroupsCollector
 from exporter.collectors.docker import DockerCollector
 from exporter.collectors.host import HostCollector
 from exporter.collectors.kubernetes import KubernetesCollector
@@ -16,6 +17,7 @@ COLLECTORS: dict[str, Callable[[Config], Collector]] = {
     "host": HostCollector.from_config,
     "services": ServicesCollector.from_config,
     "docker": DockerCollector.from_config,
+    "cgroups": CgroupsCollector.from_config,  # after docker: it reads docker's container view
     "kubernetes": KubernetesCollector.from_config,
     "outbox": OutboxCollector.from_config,
 }
@@ -23,6 +25,10 @@ COLLECTORS: dict[str, Callable[[Config], Collector]] = {
 
 def build_collectors(config: Config) -> dict[str, Collector]:
     """Instantiate the collectors the config enables, in a stable order."""
-    return {
+    collectors = {
         name: make(config) for name, make in COLLECTORS.items() if config.collector_enabled(name)
     }
+    docker, cgroups = collectors.get("docker"), collectors.get("cgroups")
+    if isinstance(docker, DockerCollector) and isinstance(cgroups, CgroupsCollector):
+        cgroups.share_view(docker.view)  # one event stream and one list for both
+    return collectors

@@ -20,6 +20,7 @@ class Inspected:
     restart_count: int
     started_at: float | None
     health: str
+    pid: int = 0  # the main process while running (its cgroup holds the usage), else 0
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ def parse_inspect(data: Mapping[str, Any]) -> Inspected:
         restart_count=int(data.get("RestartCount") or 0),
         started_at=parse_docker_time(state.get("StartedAt")),
         health=health if health in HEALTH_STATES else "none",
+        pid=int(state.get("Pid") or 0),
     )
 
 

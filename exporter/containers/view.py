@@ -106,6 +106,11 @@ class ContainerView:
                 self.events.request_list()  # the view may be part-updated: list next time
                 raise
 
+    def current(self) -> list[Container]:
+        """The containers as the last read left them, without an API call."""
+        with self._read_lock:
+            return list(self._containers.values())
+
     def _inspect(self, container_id: str) -> dict[str, Any] | None:
         try:
             data: dict[str, Any] = self.client.inspect_container(container_id)

@@ -33,7 +33,7 @@ from stackwatch.errors import ConfigError
 from stackwatch.format import format_duration
 from stackwatch.install import InstallError, data_path
 
-COLLECTOR_NAMES = ("host", "services", "docker", "kubernetes", "outbox")
+COLLECTOR_NAMES = ("host", "services", "docker", "cgroups", "kubernetes", "outbox")
 
 # the allowed range of each kind of number: zero would busy-loop or fail every call, a huge
 # value would hang or retry for ever (docs/configuration.md lists them per key)
@@ -92,7 +92,7 @@ class ExporterConfig(_Model):
     collectors: dict[str, bool] = Field(
         default_factory=dict,
         description="collector name -> enabled; host and services default on, docker and "
-        "kubernetes follow their own sections",
+        "cgroups follow the docker section, kubernetes its own",
     )
     probe_interval: Annotated[Duration, between("1s", "1d")] = 15.0
     filesystem_mount_points_exclude: str = (
@@ -470,7 +470,7 @@ class Config(_Model):
         switches = self.exporter.collectors
         if name in switches:
             return switches[name]
-        if name == "docker":
+        if name in ("docker", "cgroups"):  # cgroups reads the Docker collector's containers
             return self.docker.enabled
         if name == "kubernetes":
             return self.kubernetes.enabled

@@ -1,8 +1,8 @@
-"""Docker containers: state, health and restarts over 24 h, problems first."""
+"""Docker containers: state, health, restarts, CPU and memory over 24 h, problems first."""
 
 from __future__ import annotations
 
-from stackwatch.format import count
+from stackwatch.format import count, human_bytes
 from stackwatch.reports.document import Section, Table
 from stackwatch.reports.sections.gate import Context, SectionSpec
 
@@ -24,10 +24,28 @@ def build(ctx: Context) -> Section:
         s.labels.get("name", "?"): s.value
         for s in prom.query("sum by (name) (increase(container_restarts_total{SEL}[24h]))")
     }
+    # usage, from the cgroups collector: absent when it is off (a dash in the table)
+    cpu = {
+        s.labels.get("name", "?"): s.value
+        for s in prom.query(
+            'sum by (name) (rate(container_cpu_usage_seconds_total{SEL,cpu="total"}[24h]))'
+        )
+    }
+    memory = {
+        s.labels.get("name", "?"): s.value
+        for s in prom.query("max by (name) (container_memory_working_set_bytes{SEL})")
+    }
+    limits = {
+        s.labels.get("name", "?"): s.value
+        for s in prom.query("max by (name) (container_spec_memory_limit_bytes{SEL}) > 0")
+    }
     if not states:
         section.lines.append("No containers.")
         return section
-    table = Table(["Container", "State", "Health", "Restarts 24 h"], numeric={3})
+    table = Table(
+        ["Container", "State", "Health", "Restarts 24 h", "CPU 24 h", "Memory"],
+        numeric={3, 4, 5},
+    )
 
     def problem(name: str) -> bool:
         return states[name] != "running" or health.get(name) == "unhealthy"
@@ -35,7 +53,14 @@ def build(ctx: Context) -> Section:
     bad_names = []
     for name in sorted(states, key=lambda n: (not problem(n), -restarts.get(n, 0.0), n)):
         table.add(
-            [name, states[name], health.get(name, "none"), count(restarts.get(name, 0.0))],
+            [
+                name,
+                states[name],
+                health.get(name, "none"),
+                count(restarts.get(name, 0.0)),
+                cores(cpu.get(name)),
+                working_set(memory.get(name), limits.get(name)),
+            ],
             bad=problem(name),
         )
         if problem(name):
@@ -52,6 +77,18 @@ def build(ctx: Context) -> Section:
         )
     section.tables.append(table)
     return section
+
+
+def cores(value: float | None) -> str:
+    """Average CPU over the window, in cores (``0.25 cores``); a dash without usage data."""
+    return "—" if value is None else f"{value:.2f} cores"
+
+
+def working_set(value: float | None, limit: float | None) -> str:
+    """The working set now, and the memory limit when the container has one."""
+    if value is None:
+        return "—"
+    return human_bytes(value) + (f" of {human_bytes(limit)}" if limit else "")
 
 
 SECTION = SectionSpec(
