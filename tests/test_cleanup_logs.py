@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stackwatch.config import Config
-from stackwatch.config.sections import DEFAULT_LOG_PATTERNS, LogCleanupConfig
+from stackwatch.config.cleanup import DEFAULT_LOG_PATTERNS, LogCleanupConfig
 from stackwatch.reports.cleanup import run_weekly_cleanup
 from stackwatch.reports.logfiles import matches, remove_old_logs
 

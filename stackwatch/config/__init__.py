@@ -1,5 +1,13 @@
 """The one validated configuration model, loaded from YAML with environment overrides."""
 
+from stackwatch.config.base import BasicAuth, Secret
+from stackwatch.config.cleanup import (
+    CleanupConfig,
+    DockerCleanupConfig,
+    ElasticsearchCleanupConfig,
+    LogCleanupConfig,
+    LokiCleanupConfig,
+)
 from stackwatch.config.load import (
     CONFIG_ENV,
     DEFAULT_CONFIG,
@@ -13,20 +21,14 @@ from stackwatch.config.load import (
 )
 from stackwatch.config.sections import (
     COLLECTOR_NAMES,
-    BasicAuth,
-    CleanupConfig,
     Config,
-    DockerCleanupConfig,
     DockerConfig,
-    ElasticsearchCleanupConfig,
     ExporterConfig,
     KubernetesConfig,
     LinksConfig,
-    LokiCleanupConfig,
     PrefectConfig,
     PrometheusConfig,
     RulesConfig,
-    Secret,
     ServiceConfig,
     SmtpConfig,
     StateConfig,
@@ -59,6 +61,7 @@ __all__ = [
     "KubernetesConfig",
     "LinksConfig",
     "ListenAddress",
+    "LogCleanupConfig",
     "LokiCleanupConfig",
     "PrefectConfig",
     "PrometheusConfig",

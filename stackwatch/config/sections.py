@@ -1,89 +1,32 @@
-"""The sections of ``stackwatch.yml`` as pydantic models, and secrets read at use time."""
+"""The sections of ``stackwatch.yml`` as pydantic models (the cleanup's in ``cleanup.py``)."""
 
 from __future__ import annotations
 
-import fnmatch
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from stackwatch.config.files import read_regular_file
+from stackwatch.config.base import BasicAuth, Interval, Secret, StatusCode, Timeout, _Model
+from stackwatch.config.cleanup import (
+    CleanupConfig,
+)
 from stackwatch.config.values import (
     Duration,
     HttpUrl,
     ListenAddress,
     between,
     count_between,
-    parse_duration,
 )
-from stackwatch.errors import ConfigError
-from stackwatch.format import format_duration
 from stackwatch.install import InstallError, data_path
 
 COLLECTOR_NAMES = ("host", "services", "docker", "cgroups", "kubernetes", "outbox")
-
-# the allowed range of each kind of number: zero would busy-loop or fail every call, a huge
-# value would hang or retry for ever (docs/configuration.md lists them per key)
-Timeout = Annotated[Duration, between("100ms", "10m")]
-Interval = Annotated[Duration, between("100ms", "1d")]
-StatusCode = Annotated[int, count_between(100, 599)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Secret(_Model):
-    """A secret read at use time from an environment variable or a file, never inline."""
-
-    env: str | None = None
-    file: Path | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_inline(cls, data: Any) -> Any:
-        if isinstance(data, str):
-            raise ValueError(
-                "inline secrets are not allowed: write {env: VARIABLE} or {file: /path/to/secret}"
-            )
-        return data
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Secret:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of env or file")
-        return self
-
-    def get(self) -> str:
-        """Read the secret now; raises ConfigError naming the variable or file when missing."""
-        if self.env is not None:
-            value = os.environ.get(self.env)
-            if value is None:
-                raise ConfigError(f"environment variable {self.env} is not set")
-            return value
-        path = self.file or Path()
-        # the error names the file, never a byte of what it holds
-        return read_regular_file(path, "cannot read secret file", 64 * 1024).strip()
-
-
-class BasicAuth(_Model):
-    """HTTP basic auth, as Prometheus's own config spells it; the password is a Secret."""
-
-    username: str
-    password: Secret
 
 
 class ExporterConfig(_Model):
@@ -270,166 +213,12 @@ class LinksConfig(_Model):
     prefect_ui_url: HttpUrl | None = None
 
 
-DAY = 86400.0
-
-# Files a log folder may also hold that no log pattern may match (each was once deleted).
-NOT_LOGS = ("libssl.so.3", "python3.11", "x.sql.gz", "site.zip", "config.bak", "README")
-
-# What logrotate leaves: numbered (app.log.1), compressed (app.log.2.gz), dated with dateext
-# (app.log-20261101, app.log-2026110112.gz) or dated before the extension (app-20261101.log);
-# and a *.log that has not been written for the whole retention.
-DEFAULT_LOG_PATTERNS = (
-    "*.log",
-    "*.log.[0-9]",
-    "*.log.[0-9][0-9]",
-    "*.log.[0-9][0-9][0-9]",
-    "*.log.old",
-    "*.log.gz",
-    "*.log.*.gz",
-    "*.log.*.xz",
-    "*.log.*.bz2",
-    "*.log.*.zst",
-    "*.log-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]*",
-    "*-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9].log",
-    "*-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9].log.gz",
-)
-
-
-def _age(value: Any) -> Any:
-    """An age or retention must carry its unit: a bare ``30`` once meant 30 seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = int(value) if float(value).is_integer() else value
-        raise ValueError(f"{number} has no unit: use a unit, e.g. {number}d")
-    if isinstance(value, str) and value.strip().isdigit():
-        raise ValueError(f"{value.strip()} has no unit: use a unit, e.g. {value.strip()}d")
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError("must be longer than 0s")
-    return seconds
-
-
-def _check_retention(seconds: float, info: ValidationInfo) -> float:
-    if seconds < DAY and not info.data.get("allow_short_retention", False):
-        raise ValueError(
-            f"{format_duration(seconds)} is under one day: set allow_short_retention: true "
-            "if that is meant"
-        )
-    return seconds
-
-
-def _index_prefix(value: str) -> str:
-    if not value.strip():
-        raise ValueError("an empty prefix matches every index: name the indices, e.g. logstash-")
-    if any(c in value for c in "*?") or value.strip() == "_all":
-        raise ValueError(
-            f"{value!r} would match every index: prefixes are plain text, not wildcards"
-        )
-    if "," in value:
-        raise ValueError(f"{value!r} is a list: give each prefix as an entry of its own")
-    return value
-
-
-def _log_pattern(value: str) -> str:
-    if not value.strip() or "/" in value:
-        raise ValueError("a pattern is a file name glob without a folder, e.g. *.log.*.gz")
-    for name in NOT_LOGS:
-        if fnmatch.fnmatchcase(name, value):
-            raise ValueError(
-                f"{value!r} also matches files that are not logs ({name}): name log files, "
-                "e.g. *.log.*.gz"
-            )
-    return value
-
-
-# written back with its unit, so a dumped config loads again (an age needs one)
-Age = Annotated[
-    float,
-    BeforeValidator(_age),
-    PlainSerializer(format_duration, return_type=str, when_used="json"),
-]
-IndexPrefix = Annotated[str, AfterValidator(_index_prefix)]
-LogPattern = Annotated[str, AfterValidator(_log_pattern)]
-
-
-class DockerCleanupConfig(_Model):
-    enabled: bool = True
-    volumes: bool = False
-    keep_label: str | None = "stackwatch.keep"
-
-
-class ElasticsearchCleanupConfig(_Model):
-    url: HttpUrl
-    prefixes: list[IndexPrefix] = Field(min_length=1)
-    allow_short_retention: bool = False
-    retention: Age = 30 * DAY
-    username: str | None = None
-    password: Secret | None = None
-    api_key: Secret | None = None
-    timeout: Timeout = 30.0
-    verify_tls: bool = True
-
-    @field_validator("retention")
-    @classmethod
-    def _short(cls, value: float, info: ValidationInfo) -> float:
-        return _check_retention(value, info)
-
-
-class LokiCleanupConfig(_Model):
-    url: HttpUrl
-    selector: str = '{job=~".+"}'
-    allow_short_retention: bool = False
-    retention: Age = 30 * DAY
-    chunks_dir: Path | None = None
-    org_id: str | None = None
-    timeout: Timeout = 30.0
-
-    @field_validator("retention")
-    @classmethod
-    def _short(cls, value: float, info: ValidationInfo) -> float:
-        return _check_retention(value, info)
-
-
-class LogCleanupConfig(_Model):
-    """Log folders and which of their files the cleanup may delete once old enough."""
-
-    dirs: list[Path] = Field(default_factory=list)
-    patterns: list[LogPattern] = Field(default_factory=lambda: list(DEFAULT_LOG_PATTERNS))
-    recursive: bool = False
-    allow_short_retention: bool = False
-    retention: Age = 30 * DAY
-
-    @field_validator("retention")
-    @classmethod
-    def _short(cls, value: float, info: ValidationInfo) -> float:
-        return _check_retention(value, info)
-
-
 class PrefectConfig(_Model):
     api_url: HttpUrl | None = Field(
         default=None, description="Prefect API for the daily report; unset: $PREFECT_API_URL"
     )
     api_key: Secret | None = None
     timeout: Timeout = 10.0
-
-
-class CleanupConfig(_Model):
-    docker: DockerCleanupConfig = Field(default_factory=DockerCleanupConfig)
-    elasticsearch: ElasticsearchCleanupConfig | None = None
-    loki: LokiCleanupConfig | None = None
-    logs: LogCleanupConfig = Field(default_factory=LogCleanupConfig)
-    alert_history: Age = Field(
-        default=90 * DAY,
-        description="resolved alerts, sent mail and expired silences older than this are forgotten",
-    )
-    # the keys before cleanup.logs, kept only to say where they went
-    log_dirs: None = Field(default=None, exclude=True)
-    log_retention: None = Field(default=None, exclude=True)
-
-    @field_validator("log_dirs", "log_retention", mode="before")
-    @classmethod
-    def _moved(cls, value: Any, info: ValidationInfo) -> None:
-        key = (info.field_name or "").removeprefix("log_")
-        raise ValueError(f"moved: write cleanup.logs.{key}")
 
 
 class Config(_Model):

@@ -16,7 +16,7 @@ import requests
 
 from alerter.store import AlertStore
 from stackwatch.config import Config
-from stackwatch.config.sections import DEFAULT_LOG_PATTERNS
+from stackwatch.config.cleanup import DEFAULT_LOG_PATTERNS
 from stackwatch.errors import StackwatchError
 from stackwatch.format import day, format_duration, human_bytes, short_reason, stamp
 from stackwatch.mail import Mailer

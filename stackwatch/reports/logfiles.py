@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stackwatch.config.sections import LogCleanupConfig
+from stackwatch.config.cleanup import LogCleanupConfig
 from stackwatch.filesystems import parse_mounts
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
