@@ -8,7 +8,8 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from alerter.check import CheckResult, run_check
+from alerter.check import run_check
+from alerter.check_result import CheckResult
 from flows.catalogued import catalogued_flow
 from flows.retry import network_task
 from stackwatch import promql

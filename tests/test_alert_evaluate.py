@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from alerter.check import AlertStatus, CheckResult
+from alerter.check_result import AlertStatus, CheckResult
 from alerter.evaluate import evaluate_rule, window_for
 from alerter.model import FIRING, PENDING, RESOLVED, AlertState
 from alerter.notify import MailRenderer, Notification, plan_notification

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from alerter.check import CheckResult, run_check
+from alerter.check import run_check
+from alerter.check_result import CheckResult
 from exporter.collectors.docker import DockerCollector
 from exporter.server import Exporter
 from stackwatch.config import Config
