@@ -178,7 +178,7 @@ def services_health_check(config_path: str | None = None) -> dict[str, Any]:
 
 @catalogued_flow()
 def threshold_alert_check(config_path: str | None = None) -> dict[str, Any]:
-    """CPU > 80 %, RAM > 85 %, disk > 90 %; mail alerts."""
+    """Host thresholds: CPU, RAM, disks, network, disk I/O, clock, fds, OOM, PSI; mail alerts."""
     return check_group("threshold-alert-check", config_path)
 
 
@@ -190,5 +190,5 @@ def docker_restart_monitor(config_path: str | None = None) -> dict[str, Any]:
 
 @catalogued_flow()
 def k8s_health_check(config_path: str | None = None) -> dict[str, Any]:
-    """k3s nodes, pods and deployments; mail alerts."""
+    """k3s nodes, pods and workloads (Jobs, StatefulSets, DaemonSets, PVCs, HPAs); mail alerts."""
     return check_group("k8s-health-check", config_path)

@@ -83,7 +83,9 @@ FLOWS: tuple[FlowSpec, ...] = (
         "threshold-alert-check",
         "flows/checks.py:threshold_alert_check",
         "*/15 * * * *",
-        "CPU > 80 %, RAM > 85 %, disk > 90 %; mails alerts",
+        "CPU > 80 %, RAM > 85 %, disk > 90 % or filling within 24 h, read-only filesystems, "
+        "network errors and drops, disk I/O saturation, clock sync and skew, file descriptors, "
+        "OOM kills, memory pressure; mails alerts",
         mails=True,
     ),
     FlowSpec(
@@ -97,7 +99,8 @@ FLOWS: tuple[FlowSpec, ...] = (
         "k8s-health-check",
         "flows/checks.py:k8s_health_check",
         "*/15 * * * *",
-        "k3s nodes, pods and deployments; mails alerts",
+        "k3s nodes, pods, Deployments, Jobs, CronJobs, StatefulSets, DaemonSets, PVCs and HPAs; "
+        "mails alerts",
         mails=True,
     ),
     FlowSpec(

@@ -1,7 +1,9 @@
 """The Grafana dashboard: its queries return data from a real Prometheus scraping the exporter.
 
-Prometheus (Debian's) scrapes the real exporter, served in-process, which watches a real dockerd
-running a few busybox containers, probes local HTTP(S) servers and loads rules/*.yml so that
+Prometheus (Debian's) scrapes the real exporter, served in-process: its host collector reads this
+machine's /proc (network interfaces, the disks diskstats keeps, PSI), its Docker and cgroups
+collectors watch a real dockerd running a few busybox containers (one busy under a CPU quota and
+a memory limit), it probes local HTTP(S) servers, and Prometheus loads rules/*.yml so that
 ``ALERTS`` has series. No real Kubernetes API server can run here: for the k3s row a local HTTP
 server serves realistic NodeList, PodList and DeploymentList JSON to the real ``kubernetes``
 client (the Kubernetes collector tests' fake API server); without it the k3s row stays empty and
@@ -34,7 +36,20 @@ from tests.test_kubernetes_collector import FakeApiServer, write_kubeconfig
 REPO = Path(__file__).resolve().parent.parent
 DASHBOARD_PATH = REPO / "grafana/dashboards/stackwatch.json"
 DATASOURCES_PATH = REPO / "grafana/provisioning/datasources/prometheus.yml"
-ROWS = ["Host", "Docker containers", "Services", "k3s", "Alerts", "Exporter"]
+ROWS = [
+    "Host",
+    "Network",
+    "Disk I/O",
+    "Pressure",
+    "Docker containers",
+    "Container usage",
+    "Services",
+    "k3s",
+    "Alerts",
+    "Exporter",
+]
+# Rows whose every panel must say what unit its numbers are in.
+UNIT_ROWS = {"Network", "Disk I/O", "Pressure", "Container usage"}
 # What Grafana substitutes: $instance set to All, $__rate_interval at least 4 scrapes (1s here).
 VARIABLES = {"$instance": ".*", "$__rate_interval": "5s"}
 
@@ -110,6 +125,12 @@ def test_layout_has_unique_ids_and_no_overlapping_panels(dashboard: dict[str, An
                 cells[(x, y)] = panel["title"]
 
 
+def test_usage_panels_have_units(dashboard: dict[str, Any]) -> None:
+    for row, panel in rows_and_panels(dashboard):
+        if row in UNIT_ROWS:
+            assert panel["fieldConfig"]["defaults"].get("unit"), panel["title"]
+
+
 def test_k3s_panels_say_no_data_gracefully(dashboard: dict[str, Any]) -> None:
     for row, panel in rows_and_panels(dashboard):
         uses_kube = any("kube_" in expr for expr in expressions(panel))
@@ -127,7 +148,7 @@ def unique(prefix: str) -> str:
 
 @pytest.fixture
 def containers(dockerd: DockerDaemon) -> Iterator[list[Any]]:
-    """A healthy, an unhealthy, a crash-looping and an exited container."""
+    """A healthy, an unhealthy, a crash-looping, an exited and a busy, limited container."""
 
     def healthcheck(command: str) -> dict[str, Any]:
         return {"test": ["CMD", command], "interval": int(0.5e9), "timeout": int(1e9), "retries": 1}
@@ -141,6 +162,13 @@ def containers(dockerd: DockerDaemon) -> Iterator[list[Any]]:
             restart_policy={"Name": "always"},
         ),
         dockerd.run("true", name=unique("oneshot")),
+        # a CPU loop held to a fifth of a core (so it barely loads the machine) in 64 MiB
+        dockerd.run(
+            ["sh", "-c", "while :; do :; done"],
+            name=unique("busy"),
+            nano_cpus=200_000_000,
+            mem_limit="64m",
+        ),
     ]
     yield started
     for container in started:
@@ -238,6 +266,8 @@ def test_every_panel_shows_data_and_k3s_says_not_configured(
             "secure": "1",
             "down": "0",
         }
+        check_host_rows(dashboard, prometheus)
+        check_container_usage(dashboard, prometheus, busy=containers[-1].name)
         alerts = {a["metric"]["alertname"] for a in query(prometheus, "ALERTS")}
         assert {"ServiceDown", "ContainerUnhealthy", "TlsCertificateExpiringSoon"} <= alerts
     finally:
@@ -272,3 +302,63 @@ def test_k3s_row_shows_the_cluster_when_configured(
 def panel_named(dashboard: dict[str, Any], title: str) -> Panel:
     [panel] = [p for _, p in rows_and_panels(dashboard) if p["title"] == title]
     return panel
+
+
+def panel_values(dashboard: dict[str, Any], prometheus: PrometheusServer, title: str) -> list[Any]:
+    """The series of a panel's queries: (labels, value) pairs."""
+    return [
+        (s["metric"], float(s["value"][1]))
+        for expr in expressions(panel_named(dashboard, title))
+        for s in query(prometheus, substitute(expr))
+    ]
+
+
+def kept_disks() -> set[str]:
+    """Devices of /proc/diskstats that node_exporter's default exclusion keeps."""
+    excluded = re.compile(r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$")
+    names = {line.split()[2] for line in Path("/proc/diskstats").read_text().splitlines()}
+    return {name for name in names if not excluded.match(name)}
+
+
+def check_host_rows(dashboard: dict[str, Any], prometheus: PrometheusServer) -> None:
+    """Network, disk I/O and pressure panels show this machine's interfaces, disks and PSI."""
+    # other tests on this machine may add and remove interfaces; the default route's stays
+    routes = [line.split() for line in Path("/proc/net/route").read_text().splitlines()[1:]]
+    uplinks = {fields[0] for fields in routes if fields[1] == "00000000"} or {
+        line.split(":")[0].strip() for line in Path("/proc/net/dev").read_text().splitlines()[2:]
+    } - {"lo"}
+    assert uplinks, "this machine has no network interface but lo"
+    for title in ("Traffic per interface", "Errors per interface", "Drops per interface"):
+        shown = {labels["device"] for labels, _ in panel_values(dashboard, prometheus, title)}
+        assert uplinks <= shown, title
+        assert "lo" not in shown, title
+    # this VM's disk is vda (virtio); diskstats keeps it and zram0, drops loop* and partitions
+    disks = kept_disks()
+    assert disks
+    for title in ("Disk throughput", "Disk IOPS", "Disk utilisation"):
+        shown = {labels["device"] for labels, _ in panel_values(dashboard, prometheus, title)}
+        assert shown == disks, title
+    for _, busy in panel_values(dashboard, prometheus, "Disk utilisation"):
+        assert 0 <= busy <= 1.05
+    for title in ("CPU pressure", "Memory pressure over time", "I/O pressure over time"):
+        for _, share in panel_values(dashboard, prometheus, title):
+            assert 0 <= share <= 1.05, title
+
+
+def check_container_usage(
+    dashboard: dict[str, Any], prometheus: PrometheusServer, busy: str
+) -> None:
+    """The busy container tops the CPU panel, and only it has a working set vs limit."""
+    [(top, cores), *_] = sorted(
+        panel_values(dashboard, prometheus, "Top containers by CPU"), key=lambda pair: -pair[1]
+    )
+    assert top["name"] == busy
+    assert 0.02 < cores < 0.3  # its quota is 0.2 of a core
+    [(labels, share)] = panel_values(dashboard, prometheus, "Memory working set vs limit")
+    assert labels["name"] == busy
+    assert 0 < share < 1
+    sizes = {
+        labels["name"]: size
+        for labels, size in panel_values(dashboard, prometheus, "Top containers by memory")
+    }
+    assert sizes[busy] > 0
