@@ -40,6 +40,7 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP) system-deps-test
+	$(BIN)/python bench/parity.py
 	$(BIN)/python bench/scrape.py
 	$(BIN)/python bench/collectors.py
 	$(BIN)/python bench/cgroups.py

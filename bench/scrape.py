@@ -29,15 +29,8 @@ sys.path.insert(0, str(REPO))
 from tests.support.http import LocalServer, fixed  # noqa: E402
 from tests.support.procs import free_port  # noqa: E402
 
-NODE_EXPORTER_FLAGS = [
-    "--collector.disable-defaults",
-    "--collector.cpu",
-    "--collector.meminfo",
-    "--collector.filesystem",
-    "--collector.loadavg",
-    "--collector.stat",
-    "--collector.time",
-]
+# node_exporter with its default collectors, as the host collector now covers all of them
+NODE_EXPORTER_FLAGS: list[str] = []
 
 
 def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -188,7 +181,7 @@ def main() -> int:
                 f" {statistics.fmean(lat) * 1000:8.2f} {rss:8.1f}"
             )
         ratio = percentile(results[0][1], 0.5) / percentile(results[1][1], 0.5)
-        print(f"p50 ratio stackwatch / node_exporter: {ratio:.2f} (target <= 2, goal <= 1)")
+        print(f"p50 ratio stackwatch / node_exporter: {ratio:.2f} (target <= 1, bar <= 1.5)")
         print(f"RSS: {results[0][2]:.1f} MB (target <= 60 MB)")
 
         if args.load_seconds > 0:

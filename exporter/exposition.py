@@ -7,7 +7,6 @@ the same labels from scrape to scrape, so their escaped and sorted label text is
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry
@@ -17,6 +16,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _MAX_CACHED = 200_000
 _TYPES = {"info": "gauge", "stateset": "gauge", "gaugehistogram": "histogram", "unknown": "untyped"}
 _OM_SUFFIXES = ("_created", "_gsum", "_gcount")
+_SPECIAL = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
 
 
 def _escape_value(value: str) -> str:
@@ -25,15 +25,11 @@ def _escape_value(value: str) -> str:
 
 def format_value(value: float) -> str:
     """A float as Go formats it (``floatToGoString``): ``+Inf``, ``NaN``, ``1.5e+10``."""
-    if value == math.inf:
-        return "+Inf"
-    if value == -math.inf:
-        return "-Inf"
-    if value != value:  # NaN
-        return "NaN"
     text = repr(float(value))
     dot = text.find(".")
-    if value > 0 and dot > 6:
+    if dot == -1:  # inf, nan, or already in exponent form (1e+16)
+        return _SPECIAL.get(text, text)
+    if dot > 6 and value > 0:
         mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
         return f"{mantissa}e+{dot - 1:02d}"
     return text
@@ -61,6 +57,7 @@ class TextRenderer:
         out: list[str] = []
         append = out.append
         label_text = self._label_text
+        cache = self._labels
         for family in families:
             name, kind = family.name, family.type
             if kind == "counter":
@@ -71,15 +68,22 @@ class TextRenderer:
             doc = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
             append(f"# HELP {name} {doc}\n# TYPE {name} {kind}\n")
             extra: dict[str, list[str]] = {}
+            family_name = family.name
+            om_names = (family_name + "_created", family_name + "_gsum", family_name + "_gcount")
+            # The per-sample path is the hot loop of a large scrape: the label cache is read
+            # inline, and only the rare OpenMetrics suffixes take the slow branch.
             for sample in family.samples:
-                line = f"{sample.name}{label_text(sample.labels)} {format_value(sample.value)}"
-                if sample.timestamp is not None:
-                    line += f" {int(float(sample.timestamp) * 1000):d}"
-                suffix = sample.name[len(family.name) :]
-                if suffix in _OM_SUFFIXES and sample.name.startswith(family.name):
-                    extra.setdefault(suffix, []).append(line + "\n")
+                sample_name, labels, value, timestamp = sample[0], sample[1], sample[2], sample[3]
+                labels_text = cache.get(tuple(labels.items())) if labels else ""
+                if labels_text is None:
+                    labels_text = label_text(labels)
+                line = f"{sample_name}{labels_text} {format_value(value)}\n"
+                if timestamp is not None:
+                    line = f"{line[:-1]} {int(float(timestamp) * 1000):d}\n"
+                if sample_name in om_names:
+                    extra.setdefault(sample_name[len(family_name) :], []).append(line)
                 else:
-                    append(line + "\n")
+                    append(line)
             for suffix, lines in sorted(extra.items()):
                 append(f"# HELP {family.name}{suffix} {doc}\n# TYPE {family.name}{suffix} gauge\n")
                 out.extend(lines)

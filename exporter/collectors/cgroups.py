@@ -85,6 +85,11 @@ SCALARS = (
     ("container_processes", "Number of processes running inside the container.", "gauge"),
     ("container_threads", "Number of threads running inside the container", "gauge"),
 )
+# A Sample built as a plain tuple: namedtuple's __new__ with its defaults costs twice as much,
+# over the thousands of samples of a hundred containers.
+_TAIL = (None,) * (len(Sample._fields) - 3)  # timestamp, exemplar, ...
+_new = tuple.__new__
+
 CPU = "container_cpu_usage_seconds_total"
 # cAdvisor shows CFS counters only for a container with a CPU quota
 CFS = {
@@ -219,18 +224,25 @@ class CgroupsCollector(Collector):
                 quota = "container_spec_cpu_quota" in usage.values
                 for name, number in usage.values.items():
                     if name == CPU:  # cAdvisor's per-CPU label, "total" with per-CPU usage off
-                        scalars[name].samples.append(Sample(name, labels.cpu, number))
+                        scalars[name].samples.append(
+                            _new(Sample, (name, labels.cpu, number, *_TAIL))
+                        )
                     elif quota or name not in CFS:
-                        scalars[name].samples.append(Sample(name, labels.base, number))
+                        scalars[name].samples.append(
+                            _new(Sample, (name, labels.base, number, *_TAIL))
+                        )
                 for interface, counters in usage.network.items():
                     interface_labels = labels.with_label("interface", interface)
                     for name, _, field in NETWORK:
                         value = float(getattr(counters, field))
-                        network[name].samples.append(Sample(name, interface_labels, value))
+                        network[name].samples.append(
+                            _new(Sample, (name, interface_labels, value, *_TAIL))
+                        )
                 for device, counts in usage.io.items():
                     device_labels = labels.with_label("device", device)
                     for name, _, index in FS:
-                        fs[name].samples.append(Sample(name, device_labels, float(counts[index])))
+                        value = float(counts[index])
+                        fs[name].samples.append(_new(Sample, (name, device_labels, value, *_TAIL)))
             self.reader.forget_except(running)
             listed = {c.id for c in containers}
             self._labels = {k: v for k, v in self._labels.items() if k in listed}
