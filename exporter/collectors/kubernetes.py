@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -119,13 +118,10 @@ def build_api_client(config: KubernetesConfig) -> kubernetes.client.ApiClient:
 
 
 def list_path(kind: Kind) -> str:
-    """The URL path of a kind's list for all namespaces, as its generated list method calls."""
-    version = re.fullmatch(r"[A-Za-z]*?(V\d+(?:alpha\d+|beta\d+)?)Api", kind.api)
-    if version is None:
-        raise ValueError(f"no API version in {kind.api}")
+    """The URL path of a kind's list for all namespaces, as the generated list methods call it."""
     if not kind.group:
-        return f"/api/{version[1].lower()}/{kind.resource}"
-    return f"/apis/{kind.group}/{version[1].lower()}/{kind.resource}"
+        return f"/api/{kind.version}/{kind.resource}"
+    return f"/apis/{kind.group}/{kind.version}/{kind.resource}"
 
 
 class KubernetesCollector(Collector):

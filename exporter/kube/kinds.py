@@ -15,8 +15,7 @@ class Kind:
 
     resource: str  # the plural the ClusterRole grants, e.g. "statefulsets"
     group: str  # the API group, "" for the core group
-    api: str  # the kubernetes.client API class
-    method: str  # its list-for-all-namespaces method
+    version: str  # the API version, e.g. "v1"; the list path is /api(s)/GROUP/VERSION/RESOURCE
     parse: Callable[[Iterable[Object], Builder], None]
     specs: tuple[Spec, ...]
 
@@ -27,86 +26,76 @@ class Kind:
 
 
 KINDS = (
-    Kind("nodes", "", "CoreV1Api", "list_node", nodes.parse, nodes.FAMILIES),
-    Kind("pods", "", "CoreV1Api", "list_pod_for_all_namespaces", pods.parse, pods.FAMILIES),
+    Kind("nodes", "", "v1", nodes.parse, nodes.FAMILIES),
+    Kind("pods", "", "v1", pods.parse, pods.FAMILIES),
     Kind(
         "namespaces",
         "",
-        "CoreV1Api",
-        "list_namespace",
+        "v1",
         namespaces.parse_namespaces,
         namespaces.NAMESPACES,
     ),
     Kind(
         "resourcequotas",
         "",
-        "CoreV1Api",
-        "list_resource_quota_for_all_namespaces",
+        "v1",
         namespaces.parse_quotas,
         namespaces.QUOTAS,
     ),
     Kind(
         "persistentvolumeclaims",
         "",
-        "CoreV1Api",
-        "list_persistent_volume_claim_for_all_namespaces",
+        "v1",
         storage.parse_pvcs,
         storage.PVCS,
     ),
     Kind(
         "persistentvolumes",
         "",
-        "CoreV1Api",
-        "list_persistent_volume",
+        "v1",
         storage.parse_pvs,
         storage.PVS,
     ),
     Kind(
         "deployments",
         "apps",
-        "AppsV1Api",
-        "list_deployment_for_all_namespaces",
+        "v1",
         workloads.parse_deployments,
         workloads.DEPLOYMENTS,
     ),
     Kind(
         "statefulsets",
         "apps",
-        "AppsV1Api",
-        "list_stateful_set_for_all_namespaces",
+        "v1",
         workloads.parse_statefulsets,
         workloads.STATEFULSETS,
     ),
     Kind(
         "daemonsets",
         "apps",
-        "AppsV1Api",
-        "list_daemon_set_for_all_namespaces",
+        "v1",
         workloads.parse_daemonsets,
         workloads.DAEMONSETS,
     ),
     Kind(
         "replicasets",
         "apps",
-        "AppsV1Api",
-        "list_replica_set_for_all_namespaces",
+        "v1",
         workloads.parse_replicasets,
         workloads.REPLICASETS,
     ),
-    Kind("jobs", "batch", "BatchV1Api", "list_job_for_all_namespaces", jobs.parse_jobs, jobs.JOBS),
+    Kind("jobs", "batch", "v1", jobs.parse_jobs, jobs.JOBS),
     Kind(
         "cronjobs",
         "batch",
-        "BatchV1Api",
-        "list_cron_job_for_all_namespaces",
+        "v1",
         jobs.parse_cronjobs,
         jobs.CRONJOBS,
     ),
     Kind(
         "horizontalpodautoscalers",
         "autoscaling",
-        "AutoscalingV2Api",
-        "list_horizontal_pod_autoscaler_for_all_namespaces",
+        "v2",
         autoscaling.parse_hpas,
         autoscaling.HPAS,
     ),
