@@ -203,11 +203,13 @@ def _previous_mail(streak: FlowFailure | None) -> float | None:
 
 
 def notify_recovery(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
-    """``on_completion`` hook: ends the flow's failing streak; one mail if it was mailed."""
+    """``on_completion`` hook: records the run's success and ends the flow's failing streak;
+    one mail if it was mailed."""
     logger = flow_run_logger(flow_run, flow)
     try:
         config = load_config(flow_run.parameters.get("config_path"))
         with AlertStore(config.state.path) as store:
+            store.record_flow_success(flow.name, time.time())
             streak = store.record_success(flow.name)
     except (StackwatchError, sqlite3.Error) as exc:
         logger.error("could not read the flow's failing streak from the state database: %s", exc)
