@@ -195,6 +195,25 @@ def add_prefect(stack: Stack, args: argparse.Namespace) -> None:
             ready_timeout=120.0,
         )
     )
+    # the watchdog reads the database and the API's /health, never Prefect's client
+    stack.components.append(
+        Component(
+            "watchdog",
+            [
+                python,
+                "-m",
+                "stackwatch",
+                "watchdog",
+                *(["--config", str(stack.config)] if stack.config else []),
+                "--listen",
+                f"127.0.0.1:{args.watchdog_port}",
+            ],
+            f"http://127.0.0.1:{args.watchdog_port}/health",
+            stack.state_dir / "logs" / "watchdog.log",
+            port=args.watchdog_port,
+            env={**stack.env, "PREFECT_API_URL": api_url},
+        )
+    )
     stack.urls = {"Prefect UI": ui_url, **stack.urls}
     mail = mail_destination(stack.config, stack.state_dir)
     stack.urls["Mail"] = mail
@@ -206,6 +225,7 @@ PORTS = (
     ("prometheus", "prometheus_port"),
     ("prefect-server", "prefect_port"),
     ("flows", "runner_port"),
+    ("watchdog", "watchdog_port"),
 )
 
 
@@ -243,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prefect-port", type=int, default=4200, help="Prefect UI and API")
     parser.add_argument(
         "--runner-port", type=int, default=4201, help="health endpoint of the flow-serving process"
+    )
+    parser.add_argument(
+        "--watchdog-port", type=int, default=4202, help="health endpoint of the watchdog"
     )
     parser.add_argument(
         "--taken-port",

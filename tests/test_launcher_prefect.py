@@ -55,6 +55,10 @@ def test_prefect_server_and_flows_agree_on_one_api_address(tmp_path: Path) -> No
     assert flows.argv[-2:] == ["--schedule", "system-health-check=30s"]
     assert flows.ready_url == "http://127.0.0.1:14201/health"
     assert stack.urls["Prefect UI"] == "http://127.0.0.1:14200"
+    watchdog = components["watchdog"]
+    assert watchdog.argv[3:] == ["watchdog", "--listen", f"127.0.0.1:{watchdog.port}"]
+    assert watchdog.env["PREFECT_API_URL"] == api
+    assert watchdog.env["STACKWATCH__STATE__PATH"] == flows.env["STACKWATCH__STATE__PATH"]
     assert any("outbox folder" in note and str(state / "outbox") in note for note in stack.notes)
 
 

@@ -17,6 +17,7 @@ from alerter.store.flapping import FlapTables
 from alerter.store.flow_failures import FlowFailure, FlowFailureTable
 from alerter.store.outbox import Outbox, QueuedMail
 from alerter.store.silences import SilenceTable
+from alerter.store.watchdog import WatchdogTable
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -29,9 +30,17 @@ __all__ = [
 ]
 
 
-class AlertStore(AlertTables, Outbox, SilenceTable, FlapTables, FlowFailureTable, EvaluationTable):
-    """The state database: alerts, outbox, silences, flapping, flow failures and evaluations
-    over one connection."""
+class AlertStore(
+    AlertTables,
+    Outbox,
+    SilenceTable,
+    FlapTables,
+    FlowFailureTable,
+    EvaluationTable,
+    WatchdogTable,
+):
+    """The state database: alerts, outbox, silences, flapping, flow failures, evaluations and
+    the watchdog's state over one connection."""
 
     def prune(self, before: datetime) -> int:
         """Forget resolved alerts, episodes and sent mail that ended before ``before``."""

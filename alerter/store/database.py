@@ -111,6 +111,14 @@ CREATE TABLE IF NOT EXISTS flow_runs (
     flow         TEXT PRIMARY KEY,
     last_success REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS watchdog (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    started_at     REAL NOT NULL,
+    stopped        TEXT NOT NULL,
+    alarmed        INTEGER NOT NULL,
+    api_down_since REAL,
+    mailed_at      REAL
+);
 """
 
 
@@ -127,8 +135,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # alert_changes and flapping (flap detection), flow_failures (failure mail per streak):
     # new tables only, which the schema's CREATE TABLE IF NOT EXISTS makes
     (),
-    # evaluations (each group's last evaluation) and flow_runs (each flow's last success), for
-    # the freshness metrics and the watchdog: new tables only
+    # evaluations (each group's last evaluation), flow_runs (each flow's last success) and
+    # watchdog (what it last mailed), for the freshness metrics and the watchdog: new tables
     (),
 )
 
