@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from stackwatch.config.base import _Model
-from stackwatch.config.values import Duration, between
+from stackwatch.config.base import Secret, Timeout, _Model
+from stackwatch.config.values import Duration, HttpUrl, between
 
 
 def _multiple(value: float) -> float:
@@ -28,3 +28,8 @@ class WatchdogConfig(_Model):
     prefect_unreachable_after: Annotated[Duration, between("1s", "1d")] = 300.0
     # a check flow served on another schedule than the catalogue's (``--schedule``)
     intervals: dict[str, Annotated[Duration, between("1s", "7d")]] = Field(default_factory=dict)
+    # a dead man's switch outside this server (healthchecks.io, Uptime Kuma push): pinged after
+    # each check run; its URL holds a token, so it may be a secret reference
+    heartbeat_url: HttpUrl | Secret | None = None
+    heartbeat_fail_url: HttpUrl | Secret | None = None  # unset: heartbeat_url + "/fail"
+    heartbeat_timeout: Timeout = 5.0
