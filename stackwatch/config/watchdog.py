@@ -27,7 +27,7 @@ class WatchdogConfig(_Model):
     stale_after: Annotated[float, AfterValidator(_multiple)] = 3.0
     prefect_unreachable_after: Annotated[Duration, between("1s", "1d")] = 300.0
     # a check flow served on another schedule than the catalogue's (``--schedule``)
-    intervals: dict[str, Annotated[Duration, between("1s", "7d")]] = Field(default_factory=dict)
+    intervals: dict[str, Annotated[Duration, between("1s", "366d")]] = Field(default_factory=dict)
     # a dead man's switch outside this server (healthchecks.io, Uptime Kuma push): pinged after
     # each check run; its URL holds a token, so it may be a secret reference
     heartbeat_url: HttpUrl | Secret | None = None
