@@ -213,8 +213,9 @@ def run_check(
                 queries = query_rules(
                     client, group_rules, ts, config.prometheus.max_concurrency, seen, since
                 )
-        except PrometheusError:
+        except PrometheusError as exc:
             if not dry_run:
+                store.record_evaluation(group, ts, success=False, error=str(exc))
                 deliver(store, mailer, time.time())
             raise
         reasons, group_blind = _query_reasons(group, queries, problems)
@@ -285,6 +286,10 @@ def run_check(
             subjects = [n.subject for n in mails]
             if not dry_run:
                 store.save_group(group, current, ts)
+                # success: every rule file read and every rule's query answered
+                store.record_evaluation(
+                    group, ts, success=not errors, error="; ".join(errors) or None
+                )
                 if plan is not None:
                     store.save_flapping(group, plan.update, ts, flapping.window)
                 for notification, message in messages:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from alerter import watchdog_cli
 from alerter.errors import AlerterError
 from alerter.model import FIRING, PENDING, STATES
 from alerter.silences import parse_silence_id, silence_duration
@@ -64,6 +65,7 @@ def _since(moment: datetime | None) -> str:
 
 
 def register(subparsers: Any, config_options: argparse.ArgumentParser) -> None:
+    watchdog_cli.register(subparsers, config_options)
     rules = subparsers.add_parser(
         "rules",
         help="validate alerting rule files",

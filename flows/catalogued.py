@@ -7,7 +7,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from prefect import Flow, flow
 
-from flows.hooks import notify_failure, notify_recovery
+from flows.hooks import notify_failure, notify_recovery, record_completion, record_failure
 from flows.schedules import run_timeout
 from stackwatch.catalog import FLOWS, FlowSpec
 
@@ -42,9 +42,10 @@ def catalogued_flow() -> Callable[[Callable[P, R]], Flow[P, R]]:
             name=spec.name,
             description=spec.description,
             timeout_seconds=run_timeout(spec),
-            on_failure=[notify_failure] if spec.mails else None,
-            on_crashed=[notify_failure] if spec.mails else None,
-            on_completion=[notify_recovery] if spec.mails else None,
+            # a flow that mails nothing still records its runs and pings the heartbeat
+            on_failure=[notify_failure if spec.mails else record_failure],
+            on_crashed=[notify_failure if spec.mails else record_failure],
+            on_completion=[notify_recovery if spec.mails else record_completion],
         )(function)
 
     return decorate

@@ -28,9 +28,11 @@ from prefect.settings import PREFECT_API_URL
 from alerter.store import AlertStore, FlowFailure
 from alerter.store.flow_failures import FIRST, REMINDER
 from stackwatch import htmlmail
+from stackwatch.catalog import BY_NAME
 from stackwatch.config import Config, load_config
 from stackwatch.errors import StackwatchError
 from stackwatch.format import format_duration, moment_text
+from stackwatch.heartbeat import ping
 from stackwatch.links import run_url, ui_url
 from stackwatch.mail import Mailer
 
@@ -158,6 +160,13 @@ def _give_back(config: Config, streak: FlowFailure | None, previous: float | Non
         log.error("cannot record in the state database that the failure mail failed: %s", exc)
 
 
+def _heartbeat(config: Config, flow_name: str, *, ok: bool) -> None:
+    """After a check run: the dead man's switch's ping (``watchdog.heartbeat_url``)."""
+    spec = BY_NAME.get(flow_name)
+    if spec is not None and spec.kind == "check":
+        ping(config.watchdog, ok)
+
+
 def notify_failure(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
     """``on_failure`` / ``on_crashed`` hook: counts the run in the flow's failing streak and
     mails when the streak starts or a reminder is due, naming the flow, the error and the run."""
@@ -167,6 +176,7 @@ def notify_failure(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
     except StackwatchError as exc:
         logger.error("could not send the failure mail for this run: %s", exc)
         return
+    _heartbeat(config, flow.name, ok=False)
     error = state.message or state.name or state.type.value
     streak, due = _record_failure(config, flow.name, error, logger)
     if due is None and streak is not None:
@@ -203,11 +213,18 @@ def _previous_mail(streak: FlowFailure | None) -> float | None:
 
 
 def notify_recovery(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
-    """``on_completion`` hook: ends the flow's failing streak; one mail if it was mailed."""
+    """``on_completion`` hook: records the run's success and ends the flow's failing streak;
+    one mail if it was mailed."""
     logger = flow_run_logger(flow_run, flow)
     try:
         config = load_config(flow_run.parameters.get("config_path"))
+    except StackwatchError as exc:
+        logger.error("could not read the config after this run: %s", exc)
+        return
+    _heartbeat(config, flow.name, ok=True)
+    try:
         with AlertStore(config.state.path) as store:
+            store.record_flow_success(flow.name, time.time())
             streak = store.record_success(flow.name)
     except (StackwatchError, sqlite3.Error) as exc:
         logger.error("could not read the flow's failing streak from the state database: %s", exc)
@@ -232,3 +249,33 @@ def notify_recovery(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
             logger.error("cannot keep the failing streak in the state database: %s", store_exc)
         return
     logger.info("recovered mail sent via %s: %s", mailer.describe(), subject)
+
+
+def _config_of(flow: Any, flow_run: FlowRun) -> Config | None:
+    try:
+        return load_config(flow_run.parameters.get("config_path"))
+    except StackwatchError as exc:
+        flow_run_logger(flow_run, flow).error("could not read the config after this run: %s", exc)
+        return None
+
+
+def record_completion(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
+    """``on_completion`` hook of a flow that mails nothing: its run's success is recorded and
+    the heartbeat pinged, no mail."""
+    config = _config_of(flow, flow_run)
+    if config is None:
+        return
+    _heartbeat(config, flow.name, ok=True)
+    try:
+        with AlertStore(config.state.path) as store:
+            store.record_flow_success(flow.name, time.time())
+    except (StackwatchError, sqlite3.Error) as exc:
+        flow_run_logger(flow_run, flow).error("could not record the run's success: %s", exc)
+
+
+def record_failure(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
+    """``on_failure`` / ``on_crashed`` hook of a flow that mails nothing: the heartbeat's fail
+    ping only."""
+    config = _config_of(flow, flow_run)
+    if config is not None:
+        _heartbeat(config, flow.name, ok=False)

@@ -21,9 +21,10 @@ from flows.launcher_banner import banner, prometheus_links, run_checks_now
 from flows.launcher_ports import free_port, port_taken, what_answers
 from flows.launcher_process import Component, LaunchError
 from flows.launcher_state import Claim, Running, default_state_dir, stop_running
-from flows.schedules import parse_schedule_overrides
+from flows.schedules import interval_of, parse_schedule_overrides
 from stackwatch.config import config_path, load_config
 from stackwatch.errors import StackwatchError
+from stackwatch.format import format_duration
 from stackwatch.install import check_packages, data_path
 from stackwatch.mail import Mailer
 
@@ -182,7 +183,8 @@ def add_prefect(stack: Stack, args: argparse.Namespace) -> None:
             "PREFECT_RUNNER_SERVER_PORT": str(args.runner_port),
         }
     )
-    parse_schedule_overrides(args.schedule)  # a bad one stops the launcher before anything starts
+    # a bad one stops the launcher before anything starts
+    overrides = parse_schedule_overrides(args.schedule)
     schedules = [arg for item in args.schedule for arg in ("--schedule", item)]
     stack.components.append(
         Component(
@@ -193,6 +195,35 @@ def add_prefect(stack: Stack, args: argparse.Namespace) -> None:
             port=args.runner_port,
             env=flow_env,
             ready_timeout=120.0,
+        )
+    )
+    # the watchdog reads the database and the API's /health, never Prefect's client
+    stack.components.append(
+        Component(
+            "watchdog",
+            [
+                python,
+                "-m",
+                "stackwatch",
+                "watchdog",
+                *(["--config", str(stack.config)] if stack.config else []),
+                "--listen",
+                f"127.0.0.1:{args.watchdog_port}",
+            ],
+            f"http://127.0.0.1:{args.watchdog_port}/health",
+            stack.state_dir / "logs" / "watchdog.log",
+            port=args.watchdog_port,
+            env={
+                **stack.env,
+                "PREFECT_API_URL": api_url,
+                # a replaced schedule moves when a group counts as stale
+                **{
+                    f"STACKWATCH__WATCHDOG__INTERVALS__{name.upper()}": format_duration(
+                        interval_of(spec)
+                    )
+                    for name, spec in overrides.items()
+                },
+            },
         )
     )
     stack.urls = {"Prefect UI": ui_url, **stack.urls}
@@ -206,6 +237,7 @@ PORTS = (
     ("prometheus", "prometheus_port"),
     ("prefect-server", "prefect_port"),
     ("flows", "runner_port"),
+    ("watchdog", "watchdog_port"),
 )
 
 
@@ -243,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prefect-port", type=int, default=4200, help="Prefect UI and API")
     parser.add_argument(
         "--runner-port", type=int, default=4201, help="health endpoint of the flow-serving process"
+    )
+    parser.add_argument(
+        "--watchdog-port", type=int, default=4202, help="health endpoint of the watchdog"
     )
     parser.add_argument(
         "--taken-port",

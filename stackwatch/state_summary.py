@@ -1,7 +1,8 @@
-"""The state database's mail outbox summed up: mail per state and the oldest unsent, read-only.
+"""The state database summed up, read-only: the outbox (mail per state, the oldest unsent), each
+rule group's last evaluation and each flow's last successful run.
 
-The one place outside the alerter's store that knows the outbox table's shape: the exporter
-reads the summary through ``read_outbox_summary`` (SQLite ``mode=ro``: it never creates the
+The one place outside the alerter's store that knows these tables' shape: the exporter reads
+the summary through ``read_state_summary`` (SQLite ``mode=ro``: it never creates the
 file, never takes a write lock, and waits for a lock a few milliseconds at most), and the store
 counts its own mail with ``summarize_outbox``, so both agree on what each state means.
 """
@@ -69,6 +70,48 @@ class OutboxSummary:
         return cls(dict.fromkeys(OUTBOX_STATES, 0))
 
 
+@dataclass(frozen=True)
+class GroupFreshness:
+    """When a rule group was last evaluated (unixtime), and whether every rule was queried."""
+
+    evaluated_at: float
+    success: bool
+
+
+@dataclass(frozen=True)
+class StateSummary:
+    """The outbox, the groups' last evaluations and the flows' last successful runs."""
+
+    outbox: OutboxSummary
+    groups: dict[str, GroupFreshness]
+    flows: dict[str, float]  # flow name → unixtime of its last completed run
+
+    @classmethod
+    def empty(cls) -> StateSummary:
+        return cls(OutboxSummary.empty(), {}, {})
+
+
+def _tables(db: sqlite3.Connection) -> set[str]:
+    return {str(row[0]) for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def summarize_state(db: sqlite3.Connection) -> StateSummary:
+    """The whole summary over an open connection; a database from before schema version 4
+    (not yet migrated by the alerter) has no evaluations or flow runs yet."""
+    tables = _tables(db)
+    groups: dict[str, GroupFreshness] = {}
+    if "evaluations" in tables:
+        for group, at, success in db.execute(
+            "SELECT grp, evaluated_at, success FROM evaluations ORDER BY grp"
+        ):
+            groups[str(group)] = GroupFreshness(float(at), bool(success))
+    flows: dict[str, float] = {}
+    if "flow_runs" in tables:
+        for flow, at in db.execute("SELECT flow, last_success FROM flow_runs ORDER BY flow"):
+            flows[str(flow)] = float(at)
+    return StateSummary(summarize_outbox(db), groups, flows)
+
+
 def summarize_outbox(db: sqlite3.Connection) -> OutboxSummary:
     """The summary over an open connection to the state database."""
     mails = dict.fromkeys(OUTBOX_STATES, 0)
@@ -113,9 +156,9 @@ def _error(path: Path, exc: sqlite3.Error) -> StateReadError:
     return StateReadError(f"cannot read state database {path}: {exc}")
 
 
-def read_outbox_summary(path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> OutboxSummary | None:
-    """The outbox summary of the database at ``path``, read-only; None when there is no file
-    (no alerter has run yet).
+def read_state_summary(path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> StateSummary | None:
+    """The summary of the database at ``path``, read-only; None when there is no file (no
+    alerter has run yet).
 
     Raises ``StateBusyError`` when a lock keeps readers out for ``busy_timeout``, and
     ``StateReadError`` when the file is not a readable state database.
@@ -133,8 +176,16 @@ def read_outbox_summary(path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> Ou
         raise _error(path, exc) from exc
     try:
         _check_columns(db, path)
-        return summarize_outbox(db)
+        # one read transaction: the outbox and the evaluations are of the same moment
+        db.execute("BEGIN")
+        return summarize_state(db)
     except sqlite3.Error as exc:
         raise _error(path, exc) from exc
     finally:
         db.close()
+
+
+def read_outbox_summary(path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> OutboxSummary | None:
+    """The outbox part of ``read_state_summary``."""
+    summary = read_state_summary(path, busy_timeout=busy_timeout)
+    return summary.outbox if summary is not None else None

@@ -57,6 +57,7 @@ def test_services_restart_policies_and_healthchecks(resolved_compose: dict[str, 
         "prefect-worker",
         "grafana",
         "mailpit",
+        "watchdog",
     }
     for name, service in services.items():
         assert service.get("restart") == "unless-stopped", name
@@ -192,3 +193,20 @@ def test_mailpit_profile_is_reachable_with_the_documented_settings(tmp_path: Pat
     config = container_config(services["prefect-worker"])
     assert (config.smtp.host, config.smtp.effective_port) == ("mailpit", 1025)
     assert "mailpit" in services
+
+
+def test_the_watchdog_mails_like_the_worker_and_reads_its_database(
+    resolved_compose: dict[str, Any],
+) -> None:
+    """The watchdog needs no Prefect to start, mails through the worker's relay to the same
+    recipients and reads the worker's alert database."""
+    services = resolved_compose["services"]
+    watchdog, worker = services["watchdog"], services["prefect-worker"]
+    assert watchdog["command"] == ["stackwatch", "watchdog", "--listen", "127.0.0.1:9811"]
+    assert "depends_on" not in watchdog
+    mine, theirs = container_config(watchdog), container_config(worker)
+    assert mine.smtp == theirs.smtp
+    assert mine.state.path == theirs.state.path
+    folder = str(mine.state.path.parent)
+    assert mounts_of(watchdog)[folder][0] == mounts_of(worker)[folder][0]
+    assert watchdog["environment"]["PREFECT_API_URL"] == worker["environment"]["PREFECT_API_URL"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from alerter.store import AlertStore
 from flows import checks
 from flows.checks import threshold_alert_check
 from tests.support.procs import free_port
@@ -92,6 +93,10 @@ def test_a_failing_flow_mails_once_reminds_per_repeat_interval_and_mails_its_rec
             time.sleep(1.1)  # the repeat interval itself is what must pass between the runs
         state = threshold_alert_check(config_path=config, return_state=True)
         assert state.is_failed()
+    db = tmp_path / "stackwatch.db"
+    with AlertStore(db) as store:
+        assert [(e.group, e.success) for e in store.evaluations()] == [(FLOW, False)]
+        assert store.flow_successes() == {}
     subjects = _subjects(smtp_server.messages)
     assert len(subjects) == 1 + reminders, subjects
     assert subjects[0].startswith(f"[FAILED] {FLOW}: ")
@@ -106,6 +111,9 @@ def test_a_failing_flow_mails_once_reminds_per_repeat_interval_and_mails_its_rec
     recovered = smtp_server.messages[1 + reminders :]
     assert _subjects(recovered) == [f"[RECOVERED] {FLOW}: after 3 failed runs"]
     assert "failing since " in _text(recovered[0])
+    with AlertStore(db) as store:
+        assert [(e.group, e.success) for e in store.evaluations()] == [(FLOW, True)]
+        assert list(store.flow_successes()) == [FLOW]
 
     # the next success is ordinary: no mail
     state = threshold_alert_check(config_path=config, return_state=True)

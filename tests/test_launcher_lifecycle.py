@@ -180,7 +180,7 @@ def test_the_launcher_uses_no_foreign_server_says_how_to_reach_it_and_stops_on_s
     wait_all_gone(processes, 30, "every part to stop after SIGHUP")
     print(f"stopped in {time.monotonic() - stopped:.1f}s")
     stops = [line for line in launcher.log().splitlines() if line.startswith("stopping ")]
-    assert len(stops) == 4, stops
+    assert len(stops) == 5, stops  # exporter, prometheus, prefect-server, flows, watchdog
     assert not [line for line in stops if "killed" in line], stops  # each obeyed SIGTERM
     launcher.process = None
     assert not (launcher.state / "launcher.json").exists()

@@ -22,6 +22,8 @@ import requests
 
 from flows.launcher import build_parser, plan, run
 from stackwatch.catalog import FLOWS
+from stackwatch.config import Config
+from stackwatch.config.load import apply_overrides
 from tests.support.launcher import REPO, Launcher, finished_runs, launcher_config, wait_for_run
 from tests.support.procs import require_binary, wait_for
 
@@ -55,6 +57,14 @@ def test_prefect_server_and_flows_agree_on_one_api_address(tmp_path: Path) -> No
     assert flows.argv[-2:] == ["--schedule", "system-health-check=30s"]
     assert flows.ready_url == "http://127.0.0.1:14201/health"
     assert stack.urls["Prefect UI"] == "http://127.0.0.1:14200"
+    watchdog = components["watchdog"]
+    assert watchdog.argv[3:] == ["watchdog", "--listen", f"127.0.0.1:{watchdog.port}"]
+    assert watchdog.env["PREFECT_API_URL"] == api
+    assert watchdog.env["STACKWATCH__STATE__PATH"] == flows.env["STACKWATCH__STATE__PATH"]
+    # the watchdog judges the replaced schedule, not the catalogue's
+    assert watchdog.env["STACKWATCH__WATCHDOG__INTERVALS__SYSTEM-HEALTH-CHECK"] == "30s"
+    config = Config.model_validate(apply_overrides({}, watchdog.env))
+    assert config.watchdog.intervals == {"system-health-check": 30.0}
     assert any("outbox folder" in note and str(state / "outbox") in note for note in stack.notes)
 
 

@@ -15,7 +15,7 @@ from typing import Self
 from alerter.errors import AlerterError
 from stackwatch.private import create_private, private_dirs
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -101,6 +101,24 @@ CREATE TABLE IF NOT EXISTS flow_failures (
     last_error    TEXT NOT NULL,
     last_mailed   REAL
 );
+CREATE TABLE IF NOT EXISTS evaluations (
+    grp          TEXT PRIMARY KEY,
+    evaluated_at REAL NOT NULL,
+    success      INTEGER NOT NULL,
+    error        TEXT
+);
+CREATE TABLE IF NOT EXISTS flow_runs (
+    flow         TEXT PRIMARY KEY,
+    last_success REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS watchdog (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    started_at     REAL NOT NULL,
+    stopped        TEXT NOT NULL,
+    alarmed        INTEGER NOT NULL,
+    api_down_since REAL,
+    mailed_at      REAL
+);
 """
 
 
@@ -116,6 +134,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # alert_changes and flapping (flap detection), flow_failures (failure mail per streak):
     # new tables only, which the schema's CREATE TABLE IF NOT EXISTS makes
+    (),
+    # evaluations (each group's last evaluation), flow_runs (each flow's last success) and
+    # watchdog (what it last mailed), for the freshness metrics and the watchdog: new tables
     (),
 )
 

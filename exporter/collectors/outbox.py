@@ -1,4 +1,5 @@
-"""The alerter's mail outbox, read from the state database: mail per state, the oldest unsent.
+"""The alerter's state database: the mail outbox (mail per state, the oldest unsent), each rule
+group's last evaluation and each flow's last successful run (how fresh the checks are).
 
 The database (``state.path``) is read read-only in a background thread every
 ``REFRESH_INTERVAL``; a scrape serves the latest reading, so a locked database or a hung disk
@@ -12,6 +13,18 @@ stayed locked, or the read hangs), fails the collector.
 # HELP stackwatch_outbox_oldest_queued_timestamp_seconds When the oldest mail still queued was
 #   queued, in unixtime; absent when none is.
 # TYPE stackwatch_outbox_oldest_queued_timestamp_seconds gauge
+# HELP stackwatch_rule_group_last_evaluation_timestamp_seconds When the alerter last evaluated
+#   the rule group, in unixtime.
+# TYPE stackwatch_rule_group_last_evaluation_timestamp_seconds gauge
+# HELP stackwatch_rule_group_last_evaluation_success Whether the group's last evaluation read
+#   every rule file and queried every rule (1) or not (0).
+# TYPE stackwatch_rule_group_last_evaluation_success gauge
+# HELP stackwatch_rule_group_interval_seconds Seconds between two scheduled evaluations of the
+#   group: its check flow's shortest interval in the flow catalogue.
+# TYPE stackwatch_rule_group_interval_seconds gauge
+# HELP stackwatch_flow_last_success_timestamp_seconds When a run of the flow last completed,
+#   in unixtime.
+# TYPE stackwatch_flow_last_success_timestamp_seconds gauge
 """
 
 from __future__ import annotations
@@ -26,13 +39,14 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from exporter.collectors.base import Collector
 from exporter.errors import ExporterError
 from exporter.refresh import RefreshLoop
+from stackwatch.catalog import FLOWS
 from stackwatch.config import Config
 from stackwatch.state_summary import (
     OUTBOX_STATES,
-    OutboxSummary,
     StateBusyError,
     StateReadError,
-    read_outbox_summary,
+    StateSummary,
+    read_state_summary,
 )
 
 REFRESH_INTERVAL = 5.0
@@ -48,12 +62,12 @@ class OutboxError(ExporterError):
 
 @dataclass(frozen=True)
 class _Reading:
-    summary: OutboxSummary
+    summary: StateSummary
     taken_at: float  # monotonic
 
 
 class OutboxCollector(Collector):
-    """Serves the latest reading of the state database's outbox."""
+    """Serves the latest reading of the state database: outbox and freshness."""
 
     name = "outbox"
 
@@ -80,7 +94,7 @@ class OutboxCollector(Collector):
         """Read the outbox now; a locked database keeps the last reading, for a while."""
         reading, _error, _busy = self._state
         try:
-            summary = read_outbox_summary(self.path) or OutboxSummary.empty()
+            summary = read_state_summary(self.path) or StateSummary.empty()
         except StateBusyError as exc:
             self._state = (reading, None, str(exc))
         except StateReadError as exc:
@@ -98,7 +112,7 @@ class OutboxCollector(Collector):
         if age > self.max_age:
             why = busy or f"reading state database {self.path} does not finish"
             raise OutboxError(f"the outbox reading is {age:.0f}s old: {why}")
-        summary = reading.summary
+        summary = reading.summary.outbox
         mails = GaugeMetricFamily(
             "stackwatch_outbox_mails",
             "Mails in the alerter's outbox by state: queued (not yet accepted, or waiting for a "
@@ -114,3 +128,42 @@ class OutboxCollector(Collector):
                 "When the oldest mail still queued was queued, in unixtime; absent when none is.",
                 value=summary.oldest_queued,
             )
+        yield from _freshness(reading.summary)
+
+
+def _freshness(summary: StateSummary) -> Iterator[Metric]:
+    evaluated = GaugeMetricFamily(
+        "stackwatch_rule_group_last_evaluation_timestamp_seconds",
+        "When the alerter last evaluated the rule group, in unixtime.",
+        labels=["group"],
+    )
+    success = GaugeMetricFamily(
+        "stackwatch_rule_group_last_evaluation_success",
+        "Whether the group's last evaluation read every rule file and queried every rule (1) "
+        "or not (0).",
+        labels=["group"],
+    )
+    for group, fresh in summary.groups.items():
+        evaluated.add_metric([group], fresh.evaluated_at)
+        success.add_metric([group], 1.0 if fresh.success else 0.0)
+    # what the shipped rule StackwatchChecksStale compares the age with: one fact, the catalogue
+    interval = GaugeMetricFamily(
+        "stackwatch_rule_group_interval_seconds",
+        "Seconds between two scheduled evaluations of the group: its check flow's shortest "
+        "interval in the flow catalogue.",
+        labels=["group"],
+    )
+    for spec in FLOWS:
+        if spec.kind == "check":
+            interval.add_metric([spec.name], spec.interval)
+    flows = GaugeMetricFamily(
+        "stackwatch_flow_last_success_timestamp_seconds",
+        "When a run of the flow last completed, in unixtime.",
+        labels=["flow"],
+    )
+    for flow, at in summary.flows.items():
+        flows.add_metric([flow], at)
+    yield evaluated
+    yield success
+    yield interval
+    yield flows

@@ -24,6 +24,7 @@ from stackwatch.config.values import (
     between,
     count_between,
 )
+from stackwatch.config.watchdog import WatchdogConfig
 from stackwatch.install import InstallError, data_path
 
 COLLECTOR_NAMES = ("host", "services", "docker", "cgroups", "kubernetes", "outbox")
@@ -235,6 +236,7 @@ class Config(_Model):
     links: LinksConfig = Field(default_factory=LinksConfig)
     cleanup: CleanupConfig = Field(default_factory=CleanupConfig)
     prefect: PrefectConfig = Field(default_factory=PrefectConfig)
+    watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
 
     @model_validator(mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from stackwatch.reports.document import Document, render_html, render_markdown, 
 from stackwatch.reports.flow_runs import FlowRunHistory
 from stackwatch.reports.sections import (
     alerts,
+    checks,
     docker,
     host,
     kubernetes,
@@ -35,6 +36,7 @@ SECTIONS: tuple[SectionSpec, ...] = (
     kubernetes.SECTION,
     alerts.SECTION,
     mail.SECTION,
+    checks.SECTION,
 )
 
 

@@ -57,7 +57,10 @@ class Launcher:
     def __init__(self, workdir: Path, config: Path) -> None:
         self.workdir = workdir
         self.state = workdir / "state"
-        self.ports = {name: free_port() for name in ("exporter", "prometheus", "prefect", "runner")}
+        self.ports = {
+            name: free_port()
+            for name in ("exporter", "prometheus", "prefect", "runner", "watchdog")
+        }
         self.api = f"http://127.0.0.1:{self.ports['prefect']}/api"
         self.prometheus = f"http://127.0.0.1:{self.ports['prometheus']}"
         self.config = config
@@ -94,6 +97,8 @@ class Launcher:
                 str(self.ports["prefect"]),
                 "--runner-port",
                 str(self.ports["runner"]),
+                "--watchdog-port",
+                str(self.ports["watchdog"]),
                 "--schedule",
                 "system-health-check=10s",
                 # the run triggered below must not meet a scheduled one (CANCEL_NEW would
