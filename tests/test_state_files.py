@@ -96,10 +96,10 @@ def test_one_config_from_two_working_folders_sends_one_firing_mail(
 
 
 def test_the_launchers_logs_are_private_in_private_folders(tmp_path: Path) -> None:
-    from flows.launcher import Component
+    from flows.launcher_process import Component
 
     log = tmp_path / "state" / "logs" / "exporter.log"
-    component = Component("echo", ["/bin/echo", "hello"], "http://127.0.0.1:1/", log)
+    component = Component("echo", ["/bin/echo", "hello"], "http://127.0.0.1:1/", log, port=1)
     component.start()
     assert component.process is not None
     assert component.process.wait(timeout=10) == 0
