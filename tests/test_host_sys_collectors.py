@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -164,13 +166,49 @@ def test_cpufreq_in_hertz() -> None:
     assert reg.get_sample_value("node_cpu_frequency_hertz", {"cpu": "1"}) is None
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
-def test_cpufreq_skips_a_file_only_root_reads(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    shutil.copytree(ROOT, root)
-    (root / "sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_cur_freq").chmod(0o400)
+def test_cpufreq_skips_a_file_only_root_reads() -> None:
+    """``cpuinfo_cur_freq`` is 0400 on real hosts; an unprivileged exporter leaves it out. Root
+    reads any mode, so under root the collector runs in a child that has become ``nobody``."""
+    base = Path(tempfile.mkdtemp(prefix="stackwatch-cpufreq-"))
+    try:
+        base.chmod(0o755)
+        root = base / "root"
+        shutil.copytree(ROOT, root)
+        (root / "sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_cur_freq").chmod(0o400)
+        assert _unprivileged(lambda: _cpu0_hertz(root)) == "None"
+    finally:
+        shutil.rmtree(base)
+
+
+def _cpu0_hertz(root: Path) -> str:
     reg = registry(root, CpufreqCollector(root))
-    assert reg.get_sample_value("node_cpu_frequency_hertz", {"cpu": "0"}) is None
+    return repr(reg.get_sample_value("node_cpu_frequency_hertz", {"cpu": "0"}))
+
+
+def _unprivileged(work: Callable[[], str]) -> str:
+    """``work()`` as it comes out for a user who is not root (``nobody`` when we are root)."""
+    if os.geteuid() != 0:
+        return work()
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop to nobody, answer through the pipe, never return to pytest
+        code = 0
+        try:
+            os.close(reader)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            os.write(writer, work().encode())
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as answer:
+        text = answer.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the unprivileged child failed"
+    return text
 
 
 def test_selinux_modes() -> None:
