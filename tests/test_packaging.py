@@ -189,7 +189,8 @@ def canonical(requirement: str) -> str:
 
 
 def third_party_imports(folders: list[Path]) -> Iterator[tuple[str, Path]]:
-    own = PACKAGES | {"tests", "bench"}
+    # a bench script may import its sibling scripts (bench/parity.py uses bench/cgroups.py)
+    own = PACKAGES | {"tests", "bench"} | {path.stem for path in (REPO / "bench").glob("*.py")}
     for folder in folders:
         for path in sorted(folder.rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
