@@ -13,6 +13,7 @@ import yaml
 from tests.support.compose import compose_config
 from tests.support.dockerd import DockerDaemon, required_dockerd
 from tests.support.prometheus import PrometheusServer
+from tests.support.scraped import MetricsEndpoint
 from tests.support.smtp import SmtpServer
 from tests.support.timing import within
 
@@ -35,6 +36,25 @@ def start_prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[MetricsEndpoint]:
+    """A /metrics endpoint whose series the test sets, one per test module."""
+    endpoint = MetricsEndpoint()
+    with endpoint.server:
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def prometheus(
+    endpoint: MetricsEndpoint, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
+    """A real Prometheus scraping ``endpoint`` every second, one per test module."""
+    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), [endpoint.target]).start()
+    server.wait_for_series('up{job="stackwatch"} == 1')
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from stackwatch.config import Config
 from tests.support.procs import require_binary, wait_for
 from tests.support.prometheus import PrometheusServer
 from tests.support.query_api import PartialQuerier
+from tests.support.scraped import MetricsEndpoint, settle
 from tests.support.timing import within
-from tests.test_alerter_integration import MetricsEndpoint, settle
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,6 @@ real SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,9 @@ from alerter.check import run_check
 from stackwatch.config import Config
 from tests.support.procs import wait_for
 from tests.support.prometheus import PrometheusServer
+from tests.support.scraped import MetricsEndpoint, mail_parts, settle
 from tests.support.smtp import SmtpServer
 from tests.support.timing import within
-from tests.test_alerter_integration import MetricsEndpoint, parts, settle
 
 pytestmark = pytest.mark.integration
 
@@ -24,23 +23,6 @@ RULES = Path(__file__).parent / "fixtures" / "rules" / "flapping.yml"
 GROUP = "flapping-test"
 SERIES = 'test_queue_depth{queue="jobs"}'
 HIGH = "test_queue_depth > 10"
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[MetricsEndpoint]:
-    endpoint = MetricsEndpoint()
-    with endpoint.server:
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
-def prometheus(
-    endpoint: MetricsEndpoint, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrometheusServer]:
-    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), [endpoint.target]).start()
-    server.wait_for_series('up{job="stackwatch"} == 1')
-    yield server
-    server.stop()
 
 
 def _config(url: str, smtp: SmtpServer, state: Path, **flapping: Any) -> Config:
@@ -84,7 +66,7 @@ def test_a_flapping_value_mails_once_as_flapping_then_once_when_it_settles(
         f"[RESOLVED] {GROUP}: QueueDeep",
         f"[FLAPPING] {GROUP}: QueueDeep",
     ]
-    text, html = parts(smtp_server.messages[-1])
+    text, html = mail_parts(smtp_server.messages[-1])
     assert "changed state 5 times within 1h" in text
     assert "Now: firing" in text
     assert "queue: jobs" in text

@@ -3,47 +3,18 @@ terminal escape codes, through the real commands against a real Prometheus."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from stackwatch.cli import main
 from tests.support.prometheus import PrometheusServer
-from tests.test_alerter_integration import RULES, MetricsEndpoint, settle
+from tests.support.scraped import RULES, MetricsEndpoint, cli_config, settle
 
 pytestmark = pytest.mark.integration
 
 ESC = "\x1b"
 RAW = {ESC, "\x07", "\x9b"}  # ESC, BEL and the C1 CSI: none may reach the terminal
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[MetricsEndpoint]:
-    endpoint = MetricsEndpoint()
-    with endpoint.server:
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
-def prometheus(
-    endpoint: MetricsEndpoint, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrometheusServer]:
-    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), [endpoint.target]).start()
-    server.wait_for_series('up{job="stackwatch"} == 1')
-    yield server
-    server.stop()
-
-
-def config_file(tmp_path: Path, prometheus: PrometheusServer, *rule_files: Path) -> list[str]:
-    path = tmp_path / "stackwatch.yml"
-    path.write_text(
-        f"prometheus:\n  url: {prometheus.url}\n  retries: 0\n"
-        f"smtp:\n  outbox_dir: {tmp_path / 'outbox'}\n  to: ops@stackwatch.test\n"
-        f"rules:\n  paths: [{', '.join(str(f) for f in rule_files)}]\n"
-        f"state:\n  path: {tmp_path / 'state.db'}\n"
-    )
-    return ["-c", str(path)]
 
 
 def test_evaluate_goes_on_past_a_rule_file_that_is_not_utf8(
@@ -54,7 +25,7 @@ def test_evaluate_goes_on_past_a_rule_file_that_is_not_utf8(
 ) -> None:
     bad = tmp_path / "x.yml"
     bad.write_bytes(b"groups:\n  - name: latin1-group\n    rules:\n      - alert: Caf\xe9Down\n")
-    config = config_file(tmp_path, prometheus, bad, RULES)
+    config = cli_config(tmp_path, prometheus, bad, RULES)
     endpoint.set('test_disk_ratio{host="nas"}', 0.97)
     settle(prometheus, "test_disk_ratio > 0.9")
 
@@ -74,7 +45,7 @@ def test_escape_codes_in_labels_never_reach_the_terminal(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    config = config_file(tmp_path, prometheus, RULES)
+    config = cli_config(tmp_path, prometheus, RULES)
     # the exposition format carries the raw ESC byte in a label value; Prometheus keeps it
     endpoint.set(f'test_cpu_ratio{{host="red{ESC}[31m",note="{ESC}]0;owned\x07\x9b2J"}}', 0.99)
     settle(prometheus, 'test_cpu_ratio{host=~"red.*"} > 0.9')

@@ -4,10 +4,8 @@ sets, rules are evaluated with run_check, and mail goes to a real SMTP server (a
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -18,50 +16,13 @@ from alerter.store import AlertStore
 from stackwatch.cli import main
 from stackwatch.config import Config
 from stackwatch.prometheus import TransientPrometheusError
-from tests.support.http import PROMETHEUS_TEXT, LocalServer
-from tests.support.procs import free_port, wait_for
+from tests.support.procs import free_port
 from tests.support.prometheus import PrometheusServer
+from tests.support.scraped import RULES, MetricsEndpoint, mail_parts, settle
 from tests.support.smtp import SmtpServer
 from tests.support.timing import within
 
 pytestmark = pytest.mark.integration
-
-RULES = Path(__file__).parent / "fixtures" / "rules" / "alerting.yml"
-
-
-class MetricsEndpoint:
-    """A /metrics endpoint serving exactly the lines the test sets; ``down`` answers 503."""
-
-    def __init__(self) -> None:
-        self.lines: dict[str, str] = {}
-        self.down = False
-        self.server = LocalServer(self._answer, content_type=PROMETHEUS_TEXT)
-        self.target = self.server.url.removeprefix("http://")
-
-    def _answer(self, request: BaseHTTPRequestHandler) -> tuple[int, bytes]:
-        if self.down:
-            return 503, b""
-        return 200, "".join(f"{line}\n" for line in self.lines.values()).encode()
-
-    def set(self, series: str, value: float) -> None:
-        self.lines[series] = f"{series} {value}"
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[MetricsEndpoint]:
-    endpoint = MetricsEndpoint()
-    with endpoint.server:
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
-def prometheus(
-    endpoint: MetricsEndpoint, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrometheusServer]:
-    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), [endpoint.target]).start()
-    server.wait_for_series('up{job="stackwatch"} == 1')
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -90,23 +51,6 @@ def make_config(
     return make
 
 
-def settle(prometheus: PrometheusServer, expr: str, present: bool = True) -> None:
-    """Wait until Prometheus's latest scrape agrees with what the endpoint now serves."""
-    wait_for(
-        lambda: bool(prometheus.query(expr)) == present,
-        20,
-        f"{expr} to {'return' if present else 'stop returning'} data",
-    )
-
-
-def parts(message: EmailMessage) -> tuple[str, str]:
-    text = message.get_body(preferencelist=("plain",))
-    html = message.get_body(preferencelist=("html",))
-    assert text is not None
-    assert html is not None
-    return str(text.get_content()), str(html.get_content())
-
-
 def test_firing_repeat_and_resolved_mail(
     endpoint: MetricsEndpoint,
     prometheus: PrometheusServer,
@@ -126,7 +70,7 @@ def test_firing_repeat_and_resolved_mail(
     assert message["Subject"] == "[FIRING:1] threshold-test: HighCpuUsage"
     assert message.get_content_type() == "multipart/alternative"
     assert message["X-Envelope-To"] == "ops@stackwatch.test, oncall@stackwatch.test"
-    text, html = parts(message)
+    text, html = mail_parts(message)
     assert "CPU usage on web-1 is 95.3%" in text
     assert "Value:  0.953" in text
     assert "https://runbooks.example.org/high-cpu" in text
@@ -163,7 +107,7 @@ def test_firing_repeat_and_resolved_mail(
     resolved = run_check(config, "threshold-test", now=later)
     assert resolved.sent == ["[RESOLVED] threshold-test: HighCpuUsage"]
     assert [a.state for a in resolved.alerts] == ["resolved"]
-    text, _html = parts(smtp_server.messages[2])
+    text, _html = mail_parts(smtp_server.messages[2])
     assert "FIRING" not in smtp_server.messages[2]["Subject"]
     assert "RESOLVED (1)" in text
     assert run_check(config, "threshold-test", now=later + timedelta(seconds=1)).sent == []
@@ -360,7 +304,7 @@ def test_hostile_label_values_are_escaped(
     message = smtp_server.messages[-1]
     assert message["Bcc"] is None
     assert message["X-Envelope-To"] == "ops@stackwatch.test, oncall@stackwatch.test"
-    text, html = parts(message)
+    text, html = mail_parts(message)
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert(1)</script>" in text  # plain text shows it as it is

@@ -18,8 +18,8 @@ from tests.support.dockerd import required_dockerd
 from tests.support.procs import wait_for
 from tests.support.prometheus import PrometheusServer
 from tests.support.query_api import THANOS_WARNING, PartialQuerier
+from tests.support.scraped import MetricsEndpoint, mail_parts, settle
 from tests.support.smtp import SmtpServer
-from tests.test_alerter_integration import MetricsEndpoint, parts, settle
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ def test_one_down_target_blinds_only_its_own_alerts(
         assert result.sent == [
             "[FIRING:2] per-target-test: DiskAlmostFull, MonitoringBlind (resolved: DiskAlmostFull)"
         ]
-        text, _html = parts(smtp_server.messages[-1])
+        text, _html = mail_parts(smtp_server.messages[-1])
         resolved = text[text.index("RESOLVED (1)") :]
         assert "disk of two" in resolved
         assert "disk of one" not in resolved
@@ -162,7 +162,7 @@ def test_partial_response_resolves_nothing(
             [blind] = [a for a in partial.alerts if a.alertname == "MonitoringBlind"]
             assert blind.labels["rule"] == "DiskAlmostFull"
             assert partial.sent == ["[FIRING:2] per-target-test: DiskAlmostFull, MonitoringBlind"]
-            text, _html = parts(smtp_server.messages[-1])
+            text, _html = mail_parts(smtp_server.messages[-1])
             expected = THANOS_WARNING if flag == "warnings" else "marked its answer partial"
             assert expected in text
 

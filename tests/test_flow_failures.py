@@ -5,7 +5,6 @@ goes to a real SMTP server (aiosmtpd)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -17,25 +16,10 @@ from flows.checks import threshold_alert_check
 from tests.support.procs import free_port
 from tests.support.prometheus import PrometheusServer
 from tests.support.smtp import SmtpServer
-from tests.test_alerter_integration import MetricsEndpoint
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_api", "own_flow_runs")]
 
 FLOW = "threshold-alert-check"
-
-
-@pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
-    """A real Prometheus scraping a /metrics endpoint: what the flow succeeds against."""
-    endpoint = MetricsEndpoint()
-    with endpoint.server:
-        server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), [endpoint.target])
-        server.start()
-        try:
-            server.wait_for_series('up{job="stackwatch"} == 1')
-            yield server
-        finally:
-            server.stop()
 
 
 def _write_config(tmp_path: Path, smtp: SmtpServer, prometheus_url: str, repeat: str) -> str:

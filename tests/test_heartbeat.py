@@ -19,9 +19,6 @@ from tests.support.http import LocalServer, SilentServer
 from tests.support.procs import free_port
 from tests.support.prometheus import PrometheusServer
 from tests.support.timing import within
-from tests.test_flow_failures import prometheus
-
-__all__ = ["prometheus"]  # the fixture, used by name
 
 FLOW = "threshold-alert-check"
 

@@ -7,6 +7,7 @@ servers already on its ports are real too: a Prometheus and the tests' Prefect s
 
 from __future__ import annotations
 
+import email
 import json
 import os
 import re
@@ -226,7 +227,11 @@ def test_the_example_config_runs_clean_and_sigkill_of_the_launcher_leaves_no_chi
     wait_for(clean, within(60), "every probe and collector of the example to succeed", interval=1)
     for flow in CHECKS:
         wait_for(lambda flow=flow: finished_runs(launcher, flow), within(60), f"a {flow} run")
-    assert list((launcher.state / "outbox").glob("*.eml")) == []
+    mailed = {
+        path.name: email.message_from_bytes(path.read_bytes())["Subject"]
+        for path in (launcher.state / "outbox").glob("*.eml")
+    }
+    assert mailed == {}, f"the example mailed: {mailed}\n{launcher.log()}"
 
     assert launcher.process is not None
     processes = family(launcher.process.pid)

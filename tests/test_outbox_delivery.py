@@ -19,36 +19,13 @@ from alerter.model import FIRING, AlertState
 from alerter.notify import MailRenderer, Notification
 from alerter.store import SCHEMA_VERSION, AlertStore
 from stackwatch.cli import main
-from stackwatch.config import Config
-from stackwatch.mail import Mailer, compose
+from stackwatch.mail import Mailer
+from tests.support.outbox import outbox_config, queue_mail
 from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.integration
 
 NOW = 1_800_000_000.0
-TO = ["ops@stackwatch.test", "oncall@stackwatch.test"]
-
-
-def _config(server: SmtpServer, tmp_path: Path, **smtp: Any) -> Config:
-    return Config.model_validate(
-        {
-            "smtp": {
-                "host": server.host,
-                "port": server.port,
-                "tls": "none",
-                "from": "alerts@stackwatch.test",
-                "to": TO,
-                "timeout": "5s",
-                **smtp,
-            },
-            "state": {"path": str(tmp_path / "state.db")},
-        }
-    )
-
-
-def _queue(store: AlertStore, subject: str, group: str = "g") -> int:
-    message = compose(subject, "body", "<p>body</p>", sender="alerts@stackwatch.test", to=TO)
-    return store.enqueue(group, subject, message.as_bytes(), NOW)
 
 
 def _by_subject(prefix: str) -> Any:
@@ -63,10 +40,10 @@ def test_a_refused_mail_is_dead_and_the_next_one_is_delivered(
     smtp_server: SmtpServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     smtp_server.refuse_data = _by_subject("[FIRING:1] g: Huge")
-    config = _config(smtp_server, tmp_path)
+    config = outbox_config(smtp_server, tmp_path)
     with AlertStore(config.state.path) as store:
-        _queue(store, "[FIRING:1] g: Huge")
-        _queue(store, "[FIRING:1] g: Small")
+        queue_mail(store, "[FIRING:1] g: Huge", NOW)
+        queue_mail(store, "[FIRING:1] g: Small", NOW)
         result = deliver(store, Mailer(config.smtp), NOW)
         assert result.sent == ["[FIRING:1] g: Small"]
         assert result.dead == ["[FIRING:1] g: Huge"]
@@ -92,12 +69,13 @@ def test_a_refused_mail_is_dead_and_the_next_one_is_delivered(
 
 def test_a_deferred_mail_is_retried_with_backoff(smtp_server: SmtpServer, tmp_path: Path) -> None:
     smtp_server.refuse_data = lambda message: "451 4.3.0 Try again later"
-    config = _config(smtp_server, tmp_path, retry_interval="1m", retry_max_interval="10m")
+    config = outbox_config(smtp_server, tmp_path, retry_interval="1m", retry_max_interval="10m")
     mailer = Mailer(config.smtp)
     with AlertStore(config.state.path) as store:
-        _queue(store, "[FIRING:1] g: A")
-        _queue(store, "[FIRING:1] h: B", group="h")
-        _queue(store, "[RESOLVED] g: A")  # waits for the group's earlier mail: stays in order
+        queue_mail(store, "[FIRING:1] g: A", NOW)
+        queue_mail(store, "[FIRING:1] h: B", NOW, group="h")
+        # waits for the group's earlier mail: stays in order
+        queue_mail(store, "[RESOLVED] g: A", NOW)
         first = deliver(store, mailer, NOW)
         assert first.sent == []
         assert first.dead == []
@@ -125,11 +103,11 @@ def test_a_deferred_mail_is_retried_with_backoff(smtp_server: SmtpServer, tmp_pa
 def test_an_unreachable_server_leaves_every_mail_queued(
     smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
-    config = _config(smtp_server, tmp_path)
+    config = outbox_config(smtp_server, tmp_path)
     smtp_server.stop()
     with AlertStore(config.state.path) as store:
-        _queue(store, "[FIRING:1] g: A")
-        _queue(store, "[FIRING:1] h: B", group="h")
+        queue_mail(store, "[FIRING:1] g: A", NOW)
+        queue_mail(store, "[FIRING:1] h: B", NOW, group="h")
         result = deliver(store, Mailer(config.smtp), NOW)
         assert (result.sent, result.dead) == ([], [])
         assert [m.attempts for m in store.queued()] == [1, 0]  # the server is down: stop there
@@ -141,7 +119,7 @@ def test_an_unreachable_server_leaves_every_mail_queued(
 def test_a_huge_label_gives_a_mail_a_size_limited_server_accepts(tmp_path: Path) -> None:
     server = SmtpServer(data_size_limit=64 * 1024).start()
     try:
-        config = _config(server, tmp_path)
+        config = outbox_config(server, tmp_path)
         huge = "x" * 100_000
         alert = AlertState(
             "fp",
@@ -173,9 +151,9 @@ def test_one_refused_recipient_is_dead_the_other_is_done(
     smtp_server.refuse_rcpt = lambda address: (
         "550 5.1.1 No such user" if address == "oncall@stackwatch.test" else None
     )
-    config = _config(smtp_server, tmp_path)
+    config = outbox_config(smtp_server, tmp_path)
     with AlertStore(config.state.path) as store:
-        _queue(store, "[FIRING:1] g: A")
+        queue_mail(store, "[FIRING:1] g: A", NOW)
         result = deliver(store, Mailer(config.smtp), NOW)
         assert result.sent == ["[FIRING:1] g: A"]
         assert any("oncall@stackwatch.test" in e and "550" in e for e in result.errors)
@@ -190,9 +168,9 @@ def test_a_deferred_recipient_is_retried_alone(smtp_server: SmtpServer, tmp_path
     smtp_server.refuse_rcpt = lambda address: (
         "450 4.2.0 Mailbox busy" if address == "oncall@stackwatch.test" else None
     )
-    config = _config(smtp_server, tmp_path, retry_interval="1m")
+    config = outbox_config(smtp_server, tmp_path, retry_interval="1m")
     with AlertStore(config.state.path) as store:
-        _queue(store, "[FIRING:1] g: A")
+        queue_mail(store, "[FIRING:1] g: A", NOW)
         first = deliver(store, Mailer(config.smtp), NOW)
         assert first.sent == ["[FIRING:1] g: A"]  # to ops
         assert any("oncall@stackwatch.test" in e and "450" in e for e in first.errors)
@@ -210,9 +188,9 @@ def test_a_deferred_recipient_is_retried_alone(smtp_server: SmtpServer, tmp_path
 def test_a_slow_acknowledgement_gets_one_copy(smtp_server: SmtpServer, tmp_path: Path) -> None:
     """The server stores the message, then waits longer than smtp.timeout before its 250."""
     smtp_server.ack_delay = 2.0
-    config = _config(smtp_server, tmp_path, timeout="1s", data_timeout="30s")
+    config = outbox_config(smtp_server, tmp_path, timeout="1s", data_timeout="30s")
     with AlertStore(config.state.path) as store:
-        _queue(store, "[FIRING:1] g: A")
+        queue_mail(store, "[FIRING:1] g: A", NOW)
     results: list[Any] = []
 
     def run() -> None:

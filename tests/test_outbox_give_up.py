@@ -7,54 +7,31 @@ is injected, so days pass without waiting.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from alerter.delivery import deliver
 from alerter.store import AlertStore
-from stackwatch.config import Config, parse_config
+from stackwatch.config import parse_config
 from stackwatch.config.load import ConfigValidationError
-from stackwatch.mail import Mailer, compose
+from stackwatch.mail import Mailer
+from tests.support.outbox import outbox_config, queue_mail
 from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.integration
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
-TO = ["ops@stackwatch.test", "oncall@stackwatch.test"]
-
-
-def _config(server: SmtpServer, tmp_path: Path, **smtp: Any) -> Config:
-    return Config.model_validate(
-        {
-            "smtp": {
-                "host": server.host,
-                "port": server.port,
-                "tls": "none",
-                "from": "alerts@stackwatch.test",
-                "to": TO,
-                "timeout": "5s",
-                **smtp,
-            },
-            "state": {"path": str(tmp_path / "state.db")},
-        }
-    )
-
-
-def _queue(store: AlertStore, subject: str, group: str = "g") -> int:
-    message = compose(subject, "body", "<p>body</p>", sender="alerts@stackwatch.test", to=TO)
-    return store.enqueue(group, subject, message.as_bytes(), NOW)
 
 
 def test_a_mail_deferred_for_days_is_given_up_as_dead(
     smtp_server: SmtpServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     smtp_server.refuse_data = lambda message: "451 4.3.0 Try again later"
-    config = _config(smtp_server, tmp_path)  # give_up_after: the default, 3d
+    config = outbox_config(smtp_server, tmp_path)  # give_up_after: the default, 3d
     mailer = Mailer(config.smtp)
     with AlertStore(config.state.path) as store:
-        _queue(store, "[FIRING:1] g: A")
+        queue_mail(store, "[FIRING:1] g: A", NOW)
         assert deliver(store, mailer, NOW).dead == []
         assert deliver(store, mailer, NOW + 2 * DAY).dead == []  # two days: still retried
         [mail] = store.queued()
@@ -78,10 +55,10 @@ def test_a_deferred_recipient_is_given_up_alone(smtp_server: SmtpServer, tmp_pat
     smtp_server.refuse_rcpt = lambda address: (
         "450 4.2.0 Mailbox busy" if address == "oncall@stackwatch.test" else None
     )
-    config = _config(smtp_server, tmp_path, give_up_after="1h", retry_interval="10m")
+    config = outbox_config(smtp_server, tmp_path, give_up_after="1h", retry_interval="10m")
     mailer = Mailer(config.smtp)
     with AlertStore(config.state.path) as store:
-        _queue(store, "[FIRING:1] g: A")
+        queue_mail(store, "[FIRING:1] g: A", NOW)
         assert deliver(store, mailer, NOW).sent == ["[FIRING:1] g: A"]  # to ops
         deliver(store, mailer, NOW + 3601)
         assert store.queued() == []
@@ -95,12 +72,12 @@ def test_a_deferred_recipient_is_given_up_alone(smtp_server: SmtpServer, tmp_pat
 def test_with_the_server_unreachable_every_expired_mail_is_given_up(
     smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
-    config = _config(smtp_server, tmp_path, give_up_after="1d")
+    config = outbox_config(smtp_server, tmp_path, give_up_after="1d")
     smtp_server.stop()
     mailer = Mailer(config.smtp)
     with AlertStore(config.state.path) as store:
-        _queue(store, "[FIRING:1] g: A")
-        _queue(store, "[FIRING:1] h: B", group="h")
+        queue_mail(store, "[FIRING:1] g: A", NOW)
+        queue_mail(store, "[FIRING:1] h: B", NOW, group="h")
         store.enqueue("k", "[FIRING:1] k: fresh", b"Subject: fresh\r\n\r\nbody\r\n", NOW + DAY)
         deliver(store, mailer, NOW)
         result = deliver(store, mailer, NOW + DAY + 60)

@@ -22,6 +22,7 @@ import pytest
 
 from alerter.store import AlertStore
 from stackwatch.mail import compose
+from tests.support.outbox import SENDER, smtp_settings
 from tests.support.smtp import SmtpServer, _Collect
 from tests.support.timing import within
 
@@ -97,19 +98,12 @@ def test_kill_9_in_data_sends_at_most_the_mail_in_flight_twice(tmp_path: Path) -
         config_file.write_text(
             json.dumps(
                 {
-                    "smtp": {
-                        "host": server.host,
-                        "port": server.port,
-                        "tls": "none",
-                        "from": "alerts@stackwatch.test",
-                        "to": TO,
-                        "timeout": "5s",
-                    },
+                    "smtp": smtp_settings(server, to=TO),
                     "state": {"path": str(db)},
                 }
             )
         )
-        sender = "alerts@stackwatch.test"
+        sender = SENDER
         with AlertStore(db) as store:
             firing = compose("[FIRING:1] g: A", "firing", "<p>firing</p>", sender=sender, to=TO)
             store.enqueue("g", "[FIRING:1] g: A", firing.as_bytes(), time.time(), alerts=["fp-a"])

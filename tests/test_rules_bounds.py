@@ -15,10 +15,7 @@ from alerter.templating import render
 from stackwatch.cli import main
 from tests.support.procs import require_binary
 from tests.support.prometheus import PrometheusServer
-from tests.test_alerter_hostile_input import config_file, endpoint, prometheus
-from tests.test_alerter_integration import MetricsEndpoint, settle
-
-__all__ = ["endpoint", "prometheus"]  # the module fixtures of the hostile-input tests
+from tests.support.scraped import MetricsEndpoint, cli_config, settle
 
 RULE = """groups:
   - name: g
@@ -123,7 +120,7 @@ def test_a_rule_with_a_broken_annotation_still_fires_with_its_text(
         "        annotations:\n"
         "          summary: 'disk of {{ $labels.host is full'\n"
     )
-    config = config_file(tmp_path, prometheus, rules)
+    config = cli_config(tmp_path, prometheus, rules)
     endpoint.set('test_disk_ratio{host="nas"}', 0.97)
     settle(prometheus, "test_disk_ratio > 0.9")
     with caplog.at_level(logging.WARNING, logger="alerter.templating"):

@@ -16,11 +16,8 @@ from alerter import template_limits
 from alerter.templating import render
 from stackwatch.cli import main
 from tests.support.prometheus import PrometheusServer
+from tests.support.scraped import MetricsEndpoint, cli_config, settle
 from tests.support.timing import within
-from tests.test_alerter_hostile_input import config_file, endpoint, prometheus
-from tests.test_alerter_integration import MetricsEndpoint, settle
-
-__all__ = ["endpoint", "prometheus"]  # the module fixtures of the hostile-input tests
 
 # a backtracking pattern the regex engine gives up on at the template's deadline (1 s)
 SLOW = '{{ if match "(a|aa)+$" "' + "a" * 40 + '!" }}matched{{ end }}'
@@ -60,7 +57,7 @@ def test_slow_templates_share_one_budget_and_the_alerts_still_mail(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(template_limits, "EVALUATION_SECONDS", 2.0)
-    config = config_file(tmp_path, prometheus, rule_file(tmp_path))
+    config = cli_config(tmp_path, prometheus, rule_file(tmp_path))
     endpoint.set('test_disk_ratio{host="nas"}', 0.97)
     settle(prometheus, "test_disk_ratio > 0.9")
 

@@ -16,11 +16,8 @@ import pytest
 
 from stackwatch.cli import main
 from tests.support.prometheus import PrometheusServer
+from tests.support.scraped import RULES, MetricsEndpoint, cli_config, settle
 from tests.support.timing import within
-from tests.test_alerter_hostile_input import config_file, endpoint, prometheus
-from tests.test_alerter_integration import RULES, MetricsEndpoint, settle
-
-__all__ = ["endpoint", "prometheus"]  # the module fixtures of the hostile-input tests
 
 # the documented limits (docs/configuration.md, docs/alerts.md)
 MAX_ALIASED = 100_000
@@ -123,7 +120,7 @@ def test_evaluate_goes_on_past_an_alias_bomb(
     bomb.write_bytes(_bomb())
     deep = tmp_path / "deep.yml"
     deep.write_bytes(b"[" * 100_000)
-    config = config_file(tmp_path, prometheus, bomb, deep, RULES)
+    config = cli_config(tmp_path, prometheus, bomb, deep, RULES)
     endpoint.set('test_disk_ratio{host="nas"}', 0.97)
     settle(prometheus, "test_disk_ratio > 0.9")
 
