@@ -39,11 +39,30 @@ class TransientReceiverError(ReceiverError):
 
 
 def rfc3339(ts: float | None) -> str:
-    """A time as Alertmanager writes it: ``2026-12-02T05:34:16.123Z``."""
+    """A time as Alertmanager writes it (Go's RFC 3339 with the fraction's trailing zeros
+    dropped): ``2026-12-02T05:34:16.12Z``, ``2026-12-02T05:34:16Z``."""
     if ts is None:
         return ZERO_TIME
     moment = datetime.fromtimestamp(ts, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    whole = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = f"{moment.microsecond:06d}".rstrip("0")
+    return f"{whole}.{fraction}Z" if fraction else f"{whole}Z"
+
+
+_FNV_OFFSET = 14695981039346656037
+_FNV_PRIME = 1099511628211
+_SEPARATOR = 0xFF
+
+
+def label_fingerprint(labels: Mapping[str, str]) -> str:
+    """Alertmanager's (Prometheus's) fingerprint of a label set: FNV-1a over the sorted names
+    and values, so a consumer that keys alerts by fingerprint sees the same value from both."""
+    digest = _FNV_OFFSET
+    for name in sorted(labels):
+        for part in (name, labels[name]):
+            for byte in (*part.encode(), _SEPARATOR):
+                digest = ((digest ^ byte) * _FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return f"{digest:016x}"
 
 
 def _common(maps: Sequence[Mapping[str, str]]) -> dict[str, str]:
@@ -68,7 +87,7 @@ def _webhook_alert(alert: AlertState, prometheus_url: str, now: float) -> dict[s
         "startsAt": rfc3339(alert.fired_at if alert.fired_at is not None else alert.active_since),
         "endsAt": rfc3339(alert.resolved_at or now) if resolved else ZERO_TIME,
         "generatorURL": prometheus_graph_url(prometheus_url, alert.expr) if alert.expr else "",
-        "fingerprint": alert.fingerprint,
+        "fingerprint": label_fingerprint(alert.labels),
     }
 
 
