@@ -228,7 +228,7 @@ def alerts_evaluate_command(args: argparse.Namespace) -> int:
         rows = [
             [
                 a.alertname,
-                a.state + (" (silenced)" if a.silenced else ""),
+                a.shown_state,
                 _labels(a.labels),
                 "" if a.value is None else f"{a.value:g}",
                 _since(a.active_since),

@@ -160,6 +160,55 @@ def test_an_alert_is_routed_to_a_webhook_and_apprise_and_resolved_on_both(
         assert b"s3cret" not in config.state.path.read_bytes()
 
 
+def test_an_alert_of_a_host_that_is_down_elsewhere_waits_and_is_mailed_when_it_is_back(
+    endpoint: MetricsEndpoint,
+    prometheus: PrometheusServer,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+) -> None:
+    """Inhibition across rule groups, on the default route (one mail per group to smtp.to)."""
+    inhibit = [
+        {
+            "source_matchers": ['alertname="DiskAlmostFull"'],
+            "target_matchers": ['severity="warning"'],
+            "equal": ["host"],
+        }
+    ]
+    smtp = {"host": smtp_server.host, "port": smtp_server.port, "tls": "none"}
+    config = _config(tmp_path, prometheus.url, {"inhibit": inhibit}, **smtp)
+    endpoint.set('test_disk_ratio{host="web-1"}', 0.95)
+    endpoint.set('test_cpu_ratio{host="web-1",note="fine"}', 0.95)
+    endpoint.set('test_cpu_ratio{host="web-2",note="fine"}', 0.95)
+    try:
+        settle(prometheus, 'test_cpu_ratio{host="web-2"} > 0.9')
+        settle(prometheus, 'test_cpu_ratio{host="web-1"} > 0.9')
+        settle(prometheus, "test_disk_ratio > 0.9")
+        assert run_check(config, "outage-test").sent == ["[FIRING:1] outage-test: DiskAlmostFull"]
+        held = run_check(config, "threshold-test")
+        assert held.sent == ["[FIRING:1] threshold-test: HighCpuUsage"]
+        inhibited = {a.labels["host"]: a.inhibited_by for a in held.alerts}
+        assert inhibited == {
+            "web-1": f"DiskAlmostFull{{host=web-1,instance={endpoint.target},job=stackwatch}}",
+            "web-2": None,
+        }
+        assert "(inhibited by DiskAlmostFull{host=web-1" in held.to_markdown()
+        [mail] = [m for m in smtp_server.messages if "threshold-test" in str(m["Subject"])]
+        assert "web-2" in mail.as_string()
+        assert "web-1" not in mail.as_string()
+
+        endpoint.set('test_disk_ratio{host="web-1"}', 0.2)
+        settle(prometheus, "test_disk_ratio > 0.9", present=False)
+        assert run_check(config, "outage-test").sent == ["[RESOLVED] outage-test: DiskAlmostFull"]
+        back = run_check(config, "threshold-test")
+        assert back.sent == ["[FIRING:2] threshold-test: HighCpuUsage"]
+        assert all(a.inhibited_by is None for a in back.alerts)
+        assert run_check(config, "threshold-test").sent == []  # told once
+    finally:
+        endpoint.lines.pop('test_disk_ratio{host="web-1"}')
+        endpoint.lines.pop('test_cpu_ratio{host="web-2",note="fine"}')
+        endpoint.set('test_cpu_ratio{host="web-1",note="fine"}', 0.2)
+
+
 def _queue_webhook(config: Config, store: AlertStore) -> str:
     labels = {"alertname": "HostDown", "instance": "web1", "severity": "critical"}
     down = AlertState(
