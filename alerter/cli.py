@@ -283,7 +283,10 @@ def alerts_list_command(args: argparse.Namespace) -> int:
         _print(f"\n{len(queued)} mail(s) waiting in the outbox:")
         for mail in queued:
             error = f" (last error: {mail.last_error})" if mail.last_error else ""
-            _print(f"  {_since(mail.created_at)}  {mail.subject}  attempts: {mail.attempts}{error}")
+            to = f" (to {mail.receiver})" if mail.receiver else ""
+            _print(
+                f"  {_since(mail.created_at)}  {mail.subject}{to}  attempts: {mail.attempts}{error}"
+            )
     if dead:
         _print(f"\n{len(dead)} mail(s) not deliverable (dead): refused for good, or given up")
         for mail in dead:

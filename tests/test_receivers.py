@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from alerter.check import run_check
 from alerter.delivery import deliver
@@ -22,6 +23,7 @@ from alerter.notify import Notification
 from alerter.receivers import webhook_body
 from alerter.routing import build_tree, plan_routes
 from alerter.store import AlertStore
+from stackwatch.cli import main
 from stackwatch.config import Config
 from stackwatch.mail import Mailer
 from stackwatch.reports.daily import build_daily_report
@@ -251,6 +253,54 @@ def test_a_webhook_that_fails_then_recovers_gets_the_message_once(tmp_path: Path
         assert len(hook.requests) == 2
         [accepted] = hook.accepted
         assert json.loads(accepted)["alerts"][0]["labels"]["alertname"] == "HostDown"
+
+
+def test_a_receiver_that_is_down_holds_back_no_other_receiver(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with RecordingServer(statuses=(503,)) as down, RecordingServer() as up:
+        notify = {
+            "receiver": "hook",
+            "routes": [
+                {"matchers": ['severity="critical"'], "receiver": "up", "continue": True},
+                {"receiver": "hook"},  # and every alert to the receiver that is down
+            ],
+            "receivers": [
+                {"name": "hook", "webhook": {"url": down.url + "/down"}},
+                {"name": "up", "webhook": {"url": up.url + "/up"}},
+            ],
+        }
+        config = _config(tmp_path, "http://127.0.0.1:9", notify)
+        labels = {"alertname": "HostDown", "instance": "web1", "severity": "critical"}
+        alert = AlertState(
+            fingerprint("services", labels), "services", "HostDown", labels, {}, FIRING, 1.0, NOW
+        )
+        routed, _ = plan_routes(
+            build_tree(config), [Notification("services", (alert,), (), (alert,))], {}, NOW
+        )
+        assert [r.receiver for r in routed] == ["up", "hook"]
+        with AlertStore(config.state.path) as store:
+            for item in reversed(routed):
+                receiver = config.notify.receiver_config(item.receiver)
+                assert receiver is not None
+                assert receiver.webhook is not None
+                body = webhook_body(item, config, receiver.webhook, NOW)
+                store.enqueue("services", "s", body, NOW, receiver=item.receiver)
+            # the receiver that is down is tried first and fails; the other still gets its own
+            result = deliver(store, Mailer(config.smtp), NOW, config.notify)
+            assert result.sent == ["s"]
+            assert [m.receiver for m in store.queued()] == ["hook"]
+        assert len(down.requests) == 1
+        assert len(up.accepted) == 1
+        assert main(["alerts", "list", "--config", str(_write(tmp_path, config))]) == 0
+        out = capsys.readouterr().out
+        assert "s (to hook)  attempts: 1 (last error: webhook answered 503" in out
+
+
+def _write(tmp_path: Path, config: Config) -> Path:
+    path = tmp_path / "stackwatch.yml"
+    path.write_text(yaml.safe_dump({"state": {"path": str(config.state.path)}}))
+    return path
 
 
 def test_a_webhook_that_never_recovers_is_a_dead_letter_where_dead_mail_is_shown(
