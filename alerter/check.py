@@ -23,17 +23,16 @@ from alerter.routing import (
     LogEntry,
     Route,
     Routed,
-    Source,
     apply_inhibition,
     build_tree,
     plan_routes,
-    route_labels,
+    source,
     source_of,
     upstream_timing,
 )
 from alerter.rules import Rule, RuleSet, load_rules
 from alerter.silences import silenced_by
-from alerter.store import AlertRecord, AlertStore
+from alerter.store import AlertStore
 from alerter.trust import (
     COLLECTOR_SUCCESS,
     UP,
@@ -181,12 +180,6 @@ def _apply_silences(
     ]
 
 
-def _record_source(record: AlertRecord) -> Source:
-    shown = ",".join(f"{k}={v}" for k, v in sorted(record.labels.items()) if k != "alertname")
-    name = f"{record.alertname}{{{shown}}}"
-    return Source(record.fingerprint, name, route_labels(record.group, record.labels))
-
-
 def _inhibit(
     config: Config, group: str, states: list[AlertState], store: AlertStore
 ) -> list[AlertState]:
@@ -195,7 +188,11 @@ def _inhibit(
     if not rules:
         return states
     sources = [source_of(s) for s in states if s.state == FIRING]
-    sources += [_record_source(r) for r in store.firing() if r.group != group]
+    sources += [
+        source(r.fingerprint, r.alertname, r.group, r.labels)
+        for r in store.firing()
+        if r.group != group
+    ]
     return apply_inhibition(states, sources, rules)
 
 
@@ -220,10 +217,7 @@ def _routed_messages(
 ) -> tuple[list[_Outgoing], dict[tuple[str, str], LogEntry]]:
     log_entries = {key: LogEntry(*entry) for key, entry in store.notify_log().items()}
     routed, updates = plan_routes(tree, mails, log_entries, ts)
-    out: list[_Outgoing] = []
-    for item in routed:
-        out.append(_compose_routed(config, item, renderer, mailer, ts))
-    return out, updates
+    return [_compose_routed(config, item, renderer, mailer, ts) for item in routed], updates
 
 
 def _compose_routed(

@@ -127,10 +127,14 @@ class Source:
     labels: Mapping[str, str]
 
 
+def source(fingerprint: str, alertname: str, group: str, labels: Mapping[str, str]) -> Source:
+    """A firing alert as a source, named ``HostDown{instance=web1}``."""
+    shown = ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "alertname")
+    return Source(fingerprint, f"{alertname}{{{shown}}}", route_labels(group, labels))
+
+
 def source_of(alert: AlertState) -> Source:
-    labels = route_labels(alert.group, alert.labels)
-    shown = ",".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k != "alertname")
-    return Source(alert.fingerprint, f"{alert.alertname}{{{shown}}}", labels)
+    return source(alert.fingerprint, alert.alertname, alert.group, alert.labels)
 
 
 @dataclass(frozen=True)
