@@ -8,6 +8,7 @@ The first test is end to end: a real Prometheus scrapes a /metrics endpoint the 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,8 +20,8 @@ import yaml
 from alerter.check import run_check
 from alerter.delivery import deliver
 from alerter.model import FIRING, AlertState, fingerprint
-from alerter.notify import Notification
-from alerter.receivers import webhook_body
+from alerter.notify import MailRenderer, Notification
+from alerter.receivers import apprise_body, webhook_body
 from alerter.routing import build_tree, plan_routes
 from alerter.store import AlertStore
 from stackwatch.cli import main
@@ -28,9 +29,10 @@ from stackwatch.config import Config
 from stackwatch.mail import Mailer
 from stackwatch.reports.daily import build_daily_report
 from stackwatch.state_summary import read_outbox_summary
-from tests.support.http import RecordingServer
+from tests.support.http import RecordingServer, SilentServer
 from tests.support.prometheus import PrometheusServer
 from tests.support.smtp import SmtpServer
+from tests.support.timing import within
 from tests.test_alerter_integration import MetricsEndpoint, settle
 
 pytestmark = pytest.mark.integration
@@ -380,3 +382,57 @@ def test_a_version_4_database_keeps_its_queued_mail(tmp_path: Path) -> None:
         assert [m.receiver for m in store.queued()] == [None, "hook"]
     with AlertStore(path) as store:  # opening again changes nothing
         assert len(store.queued()) == 2
+
+
+def _queue_apprise(config: Config, store: AlertStore) -> str:
+    labels = {"alertname": "HostDown", "instance": "web1"}
+    down = AlertState(
+        fingerprint("services", labels), "services", "HostDown", labels, {}, FIRING, 1.0, NOW
+    )
+    notification = Notification("services", (down,), (), (down,))
+    [routed], _ = plan_routes(build_tree(config), [notification], {}, NOW)
+    body = apprise_body(routed, MailRenderer(config), NOW)
+    store.enqueue("services", notification.subject, body, NOW, receiver="chat")
+    return notification.subject
+
+
+def test_apprise_that_fails_is_retried_and_delivered_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RecordingServer(statuses=(500, 200)) as chat:
+        monkeypatch.setenv("CHAT_URL", chat.url.replace("http://", "json://") + "/chat")
+        notify = {
+            "receiver": "chat",
+            "receivers": [{"name": "chat", "apprise": {"url": {"env": "CHAT_URL"}}}],
+        }
+        config = _config(tmp_path, "http://127.0.0.1:9", notify, retry_interval="1m")
+        mailer = Mailer(config.smtp)
+        with AlertStore(config.state.path) as store:
+            subject = _queue_apprise(config, store)
+            first = deliver(store, mailer, NOW, config.notify)
+            assert first.errors == [
+                f"{subject!r} to receiver chat queued for retry: "
+                "Apprise could not deliver the notification"
+            ]
+            assert deliver(store, mailer, NOW + 61, config.notify).sent == [subject]
+            assert deliver(store, mailer, NOW + 3600, config.notify).sent == []
+        [accepted] = chat.accepted
+        assert json.loads(accepted)["title"] == subject
+        assert len(chat.requests) == 2
+
+
+def test_a_webhook_that_never_answers_is_retried_after_its_timeout(tmp_path: Path) -> None:
+    with SilentServer() as silent:
+        notify = {
+            "receiver": "hook",
+            "receivers": [{"name": "hook", "webhook": {"url": silent.url, "timeout": "1s"}}],
+        }
+        config = _config(tmp_path, "http://127.0.0.1:9", notify)
+        with AlertStore(config.state.path) as store:
+            _queue_webhook(config, store)
+            started = time.monotonic()
+            result = deliver(store, Mailer(config.smtp), NOW, config.notify)
+            assert time.monotonic() - started < within(5)
+            assert result.sent == []
+            assert result.errors[0].endswith("queued for retry: webhook unreachable: ReadTimeout")
+            assert len(store.queued()) == 1
