@@ -16,8 +16,20 @@ from alerter.errors import AlerterError
 from alerter.evaluate import SeriesKey, Window, evaluate_blind, evaluate_rule, window_for
 from alerter.flapping import MailPlan, plan_mail
 from alerter.history import condition_starts, held_from
-from alerter.model import BLIND_ALERT, RESOLVED, AlertState, BlindReason
-from alerter.notify import MailRenderer
+from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState, BlindReason
+from alerter.notify import FlapNotice, MailRenderer, Notification
+from alerter.receivers import apprise_body, webhook_body
+from alerter.routing import (
+    LogEntry,
+    Route,
+    Routed,
+    apply_inhibition,
+    build_tree,
+    plan_routes,
+    source,
+    source_of,
+    upstream_timing,
+)
 from alerter.rules import Rule, RuleSet, load_rules
 from alerter.silences import silenced_by
 from alerter.store import AlertStore
@@ -168,6 +180,64 @@ def _apply_silences(
     ]
 
 
+def _inhibit(
+    config: Config, group: str, states: list[AlertState], store: AlertStore
+) -> list[AlertState]:
+    """Mark the alerts that ``notify.inhibit`` holds back now; sources may be of any group."""
+    rules = config.notify.inhibit
+    if not rules:
+        return states
+    sources = [source_of(s) for s in states if s.state == FIRING]
+    sources += [
+        source(r.fingerprint, r.alertname, r.group, r.labels)
+        for r in store.firing()
+        if r.group != group
+    ]
+    return apply_inhibition(states, sources, rules)
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    """One message to queue: for mail by smtp ``receiver`` is None."""
+
+    notification: Notification | FlapNotice
+    message: bytes
+    receiver: str | None
+    shown: str  # the subject, with the receiver when routed
+
+
+def _routed_messages(
+    config: Config,
+    tree: Route,
+    mails: list[Notification | FlapNotice],
+    store: AlertStore,
+    renderer: MailRenderer,
+    mailer: Mailer,
+    ts: float,
+) -> tuple[list[_Outgoing], dict[tuple[str, str], LogEntry]]:
+    log_entries = {key: LogEntry(*entry) for key, entry in store.notify_log().items()}
+    routed, updates = plan_routes(tree, mails, log_entries, ts)
+    return [_compose_routed(config, item, renderer, mailer, ts) for item in routed], updates
+
+
+def _compose_routed(
+    config: Config, item: Routed, renderer: MailRenderer, mailer: Mailer, ts: float
+) -> _Outgoing:
+    receiver = config.notify.receiver_config(item.receiver)
+    if receiver is None:  # the config check makes this impossible
+        raise AlerterError(f"no receiver named {item.receiver!r}")
+    shown = f"{item.notification.subject} (to {item.receiver})"
+    if receiver.webhook is not None:
+        body = webhook_body(item, config, receiver.webhook, ts)
+    elif receiver.apprise is not None:
+        body = apprise_body(item, renderer, ts)
+    else:
+        to = receiver.email.to if receiver.email is not None else []
+        sender = Mailer(config.smtp.model_copy(update={"to": to})) if to else mailer
+        body = renderer.compose(item.notification, sender, ts).as_bytes()
+    return _Outgoing(item.notification, body, item.receiver, shown)
+
+
 def _owns(rule: Rule, state: AlertState) -> bool:
     """Whether an alert instance came from ``rule`` (rules may share a name, not labels)."""
     return state.alertname == rule.alert and all(
@@ -203,6 +273,13 @@ def run_check(
         )
     group_rules = list(rule_group.rules) if rule_group is not None else []
     mailer = Mailer(config.smtp)
+    # the default (no notify routes): one mail per group to smtp.to, as it has always been
+    tree = None if config.notify.is_default else build_tree(config)
+    repeat_interval, send_resolved = (
+        upstream_timing(tree)
+        if tree is not None
+        else (config.rules.repeat_interval, config.rules.send_resolved)
+    )
 
     with AlertStore(config.state.path) as store:
         try:
@@ -216,7 +293,7 @@ def run_check(
         except PrometheusError as exc:
             if not dry_run:
                 store.record_evaluation(group, ts, success=False, error=str(exc))
-                deliver(store, mailer, time.time())
+                deliver(store, mailer, time.time(), config.notify)
             raise
         reasons, group_blind = _query_reasons(group, queries, problems)
         errors.extend(
@@ -266,6 +343,7 @@ def run_check(
                 else:
                     current.append(replace(old, state=RESOLVED, resolved_at=ts))
             current = _apply_silences(current, store, moment)
+            current = _inhibit(config, group, current, store)
             plan: MailPlan | None = None
             flapping = config.rules.flapping
             if notify:
@@ -276,14 +354,23 @@ def run_check(
                     store.flap_history(group, ts - flapping.window),
                     ts,
                     flapping=flapping,
-                    repeat_interval=config.rules.repeat_interval,
-                    send_resolved=config.rules.send_resolved,
+                    repeat_interval=repeat_interval,
+                    send_resolved=send_resolved,
                     blind=blind,
                 )
                 current = plan.states
             mails = plan.mails if plan is not None else []
-            messages = [(n, renderer.compose(n, mailer, ts)) for n in mails]
-            subjects = [n.subject for n in mails]
+            log_updates: dict[tuple[str, str], LogEntry] = {}
+            if tree is None:
+                outgoing = [
+                    _Outgoing(n, renderer.compose(n, mailer, ts).as_bytes(), None, n.subject)
+                    for n in mails
+                ]
+            else:
+                outgoing, log_updates = _routed_messages(
+                    config, tree, mails, store, renderer, mailer, ts
+                )
+            subjects = [o.shown for o in outgoing]
             if not dry_run:
                 store.save_group(group, current, ts)
                 # success: every rule file read and every rule's query answered
@@ -292,17 +379,21 @@ def run_check(
                 )
                 if plan is not None:
                     store.save_flapping(group, plan.update, ts, flapping.window)
-                for notification, message in messages:
+                store.save_notify_log(
+                    {key: (entry.firing, entry.sent_at) for key, entry in log_updates.items()}
+                )
+                for item in outgoing:
                     store.enqueue(
                         group,
-                        notification.subject,
-                        message.as_bytes(),
+                        item.notification.subject,
+                        item.message,
                         ts,
-                        alerts=notification.fingerprints,
+                        alerts=item.notification.fingerprints,
+                        receiver=item.receiver,
                     )
         sent: list[str] = []
         if not dry_run:
-            delivery = deliver(store, mailer, time.time())
+            delivery = deliver(store, mailer, time.time(), config.notify)
             sent = delivery.sent
             errors.extend(delivery.errors)
         queued = store.queued_count()

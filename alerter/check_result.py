@@ -22,6 +22,15 @@ class AlertStatus:
     silenced: bool = False
     #: held out of mail until it settles (see ``alerter.flapping``)
     flapping: bool = False
+    #: the firing alert that inhibits it (``notify.inhibit``), if any
+    inhibited_by: str | None = None
+
+    @property
+    def shown_state(self) -> str:
+        """The state as commands and artifacts print it: ``firing (inhibited by HostDown{…})``."""
+        state = self.state + (" (silenced)" if self.silenced else "")
+        state += " (flapping)" if self.flapping else ""
+        return state + (f" (inhibited by {self.inhibited_by})" if self.inhibited_by else "")
 
 
 @dataclass(frozen=True)
@@ -60,8 +69,7 @@ class CheckResult:
                 labels = labels_text(a.labels)
                 since = moment_text(a.active_since.timestamp() if a.active_since else None)
                 value = format_value(a.value) if a.value is not None else ""
-                state = a.state + (" (silenced)" if a.silenced else "")
-                state += " (flapping)" if a.flapping else ""
+                state = _md(a.shown_state)
                 lines.append(
                     f"| {_md(a.alertname)} | {state} | {_md(labels)} | {value} | {since} "
                     f"| {_md(a.summary)} |"
@@ -98,4 +106,5 @@ def status_of(state: AlertState, flapping: frozenset[str] = frozenset()) -> Aler
         summary=state.summary,
         silenced=state.silenced_by is not None,
         flapping=state.fingerprint in flapping,
+        inhibited_by=state.inhibited_by,
     )

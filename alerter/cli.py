@@ -15,6 +15,7 @@ from alerter.errors import AlerterError
 from alerter.model import FIRING, PENDING, STATES
 from alerter.silences import parse_silence_id, silence_duration
 from stackwatch.config import load_config
+from stackwatch.format import format_duration
 
 
 class RulesInvalidError(AlerterError):
@@ -122,6 +123,26 @@ def register(subparsers: Any, config_options: argparse.ArgumentParser) -> None:
     )
     listing.add_argument("--all", action="store_true", help="include resolved alerts")
     listing.set_defaults(func=alerts_list_command)
+    test_route = alerts_sub.add_parser(
+        "test-route",
+        parents=[config_options],
+        help="show which receivers an alert with given labels goes to",
+        description="Match labels against notify.routes, as amtool config routes test does: "
+        "prints the receivers that would be notified (first line, comma-separated), then each "
+        "matching route with its group key, grouping and timing. The label group (the rule "
+        "group) is what routes see when --labels does not give it.",
+    )
+    test_route.add_argument(
+        "--labels",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE,...",
+        help="the alert's labels, comma-separated (repeatable)",
+    )
+    test_route.add_argument(
+        "pairs", nargs="*", metavar="NAME=VALUE", help="more labels, one per argument"
+    )
+    test_route.set_defaults(func=alerts_test_route_command)
 
     silence = subparsers.add_parser(
         "silence",
@@ -207,7 +228,7 @@ def alerts_evaluate_command(args: argparse.Namespace) -> int:
         rows = [
             [
                 a.alertname,
-                a.state + (" (silenced)" if a.silenced else ""),
+                a.shown_state,
                 _labels(a.labels),
                 "" if a.value is None else f"{a.value:g}",
                 _since(a.active_since),
@@ -262,12 +283,55 @@ def alerts_list_command(args: argparse.Namespace) -> int:
         _print(f"\n{len(queued)} mail(s) waiting in the outbox:")
         for mail in queued:
             error = f" (last error: {mail.last_error})" if mail.last_error else ""
-            _print(f"  {_since(mail.created_at)}  {mail.subject}  attempts: {mail.attempts}{error}")
+            to = f" (to {mail.receiver})" if mail.receiver else ""
+            _print(
+                f"  {_since(mail.created_at)}  {mail.subject}{to}  attempts: {mail.attempts}{error}"
+            )
     if dead:
         _print(f"\n{len(dead)} mail(s) not deliverable (dead): refused for good, or given up")
         for mail in dead:
-            refusals = "; ".join(f"{a}: {t}" for a, t in mail.dead_to.items()) or mail.last_error
+            refusals = "; ".join(f"{a}: {t}" for a, t in mail.refusals().items())
             _print(f"  {_since(mail.created_at)}  {mail.subject}  refused: {refusals}")
+    return 0
+
+
+def parse_labels(texts: Sequence[str]) -> dict[str, str]:
+    """``severity=critical,instance=web1`` (and more such arguments) as a label set."""
+    labels: dict[str, str] = {}
+    for text in texts:
+        for pair in filter(None, (p.strip() for p in text.split(","))):
+            name, sep, value = pair.partition("=")
+            if not sep or not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name.strip()):
+                raise AlerterError(f"invalid label {pair!r}: write name=value")
+            labels[name.strip()] = value.strip().strip('"')
+    return labels
+
+
+def alerts_test_route_command(args: argparse.Namespace) -> int:
+    from alerter.routing import build_tree, group_key, group_labels
+
+    config = load_config(args.config)
+    labels = parse_labels([*args.labels, *args.pairs])
+    if not labels:
+        raise AlerterError("give the alert's labels: --labels severity=critical,instance=web1")
+    tree = build_tree(config)
+    routes = tree.match(labels)
+    _print(",".join(dict.fromkeys(r.receiver for r in routes)))
+    rows = []
+    for route in routes:
+        receiver = config.notify.receiver_config(route.receiver)
+        kind = receiver.kind if receiver is not None else "?"
+        rows.append(
+            [
+                route.receiver,
+                kind,
+                f"notify.routes[{route.id.replace('.', '].routes[')}]" if route.id else "root",
+                group_key(route, group_labels(route, labels)),
+                format_duration(route.repeat_interval),
+                "yes" if route.send_resolved else "no",
+            ]
+        )
+    _print(_table(["RECEIVER", "KIND", "ROUTE", "GROUP KEY", "REPEAT", "RESOLVED"], rows))
     return 0
 
 

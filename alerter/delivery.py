@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
+from alerter.receivers import ReceiverError, TransientReceiverError, send_apprise, send_webhook
 from alerter.store import AlertStore, QueuedMail
-from stackwatch.config import SmtpConfig
+from stackwatch.config import NotifyConfig, SmtpConfig
+from stackwatch.errors import ConfigError
 from stackwatch.format import format_duration
 from stackwatch.mail import Mailer, MailError, MailRefusedError, TransientMailError, recipients
 
@@ -91,7 +93,83 @@ def _recipients(mail: QueuedMail, mailer: Mailer) -> list[str]:
     return list(to) or list(mailer.config.to)
 
 
-def deliver(store: AlertStore, mailer: Mailer, now: float) -> Delivery:
+def _is_mail(mail: QueuedMail, notify: NotifyConfig | None) -> bool:
+    if mail.receiver is None:
+        return True
+    receiver = notify.receiver_config(mail.receiver) if notify is not None else None
+    return receiver is not None and receiver.kind == "email"
+
+
+def _lease(mail: QueuedMail, notify: NotifyConfig) -> float:
+    """An upper bound of one send: each phase of the request within the webhook's timeout
+    (connect, write, read); Apprise's own timeouts are a few seconds each."""
+    receiver = notify.receiver_config(mail.receiver or "")
+    if receiver is not None and receiver.webhook is not None:
+        return receiver.webhook.timeout * 4 + 30
+    return 120.0
+
+
+def _send_to_receiver(mail: QueuedMail, notify: NotifyConfig) -> None:
+    receiver = notify.receiver_config(mail.receiver or "")
+    if receiver is None:
+        raise ReceiverError(f"receiver {mail.receiver!r} is no longer in notify.receivers")
+    try:
+        if receiver.webhook is not None:
+            send_webhook(receiver.webhook, mail.message)
+        elif receiver.apprise is not None:
+            send_apprise(receiver.apprise, mail.message)
+    except ConfigError as exc:  # its secret cannot be read: fixed in the setup, then retried
+        raise TransientReceiverError(str(exc)) from None
+
+
+def _deliver_to_receivers(
+    store: AlertStore,
+    mails: Sequence[QueuedMail],
+    notify: NotifyConfig,
+    config: SmtpConfig,
+    now: float,
+    result: Delivery,
+) -> None:
+    """Webhook and Apprise messages, each receiver on its own: one that is down holds only its
+    own later messages (so a group's arrive in order), never mail or another receiver's."""
+    held: set[tuple[str, str | None]] = set()
+    for mail in mails:
+        lane = (mail.group, mail.receiver)
+        if lane in held:
+            continue
+        if not store.claim(mail.id, now, _lease(mail, notify)):
+            held.add(lane)
+            continue
+        where = f"{mail.subject!r} to receiver {mail.receiver}"
+        try:
+            _send_to_receiver(mail, notify)
+        except TransientReceiverError as exc:
+            if _expired(config, mail, now):
+                reason = gave_up(config, str(exc))
+                store.mark_dead(mail.id, reason, now)
+                result.dead.append(mail.subject)
+                result.errors.append(f"{where}: {reason}")
+                log.error("%s: %s", where, reason)
+            else:
+                store.mark_failed(mail.id, str(exc), now + backoff(config, mail.attempts + 1))
+                result.errors.append(f"{where} queued for retry: {exc}")
+                log.warning("%s stays queued: %s", where, exc)
+                held.add(lane)
+            continue
+        except ReceiverError as exc:
+            store.mark_dead(mail.id, str(exc), now)
+            result.dead.append(mail.subject)
+            result.errors.append(f"{where} refused for good, kept as dead: {exc}")
+            log.error("%s refused for good, kept as dead: %s", where, exc)
+            continue
+        store.mark_sent(mail.id, datetime.now(tz=UTC).timestamp())
+        result.sent.append(mail.subject)
+        log.info("sent %s", where)
+
+
+def deliver(
+    store: AlertStore, mailer: Mailer, now: float, notify: NotifyConfig | None = None
+) -> Delivery:
     """Send every queued mail that is due, oldest first, each on its own.
 
     A mail refused for good (5xx) is dead and the next one is tried; a deferred one (4xx) waits
@@ -99,12 +177,25 @@ def deliver(store: AlertStore, mailer: Mailer, now: float) -> Delivery:
     next run. A mail (or recipient) that met only such transient failures for
     ``smtp.give_up_after`` since it was queued is dead too. Recipients are tracked one by one.
     A later mail of a group whose earlier mail is still queued waits too, so a group's mails
-    arrive in order.
+    arrive in order. Messages to webhook and Apprise receivers (``notify``) are sent after the
+    mail, with the same backoff and ``smtp.give_up_after``.
     """
     config = mailer.config
     result = Delivery()
+    queued = store.queued()
+    others = [m for m in queued if not _is_mail(m, notify)]
+    if others:
+        # a message whose receiver is gone from the config is dead, with that reason
+        _deliver_to_receivers(store, others, notify or NotifyConfig(), config, now, result)
+    _deliver_mail(store, mailer, [m for m in queued if _is_mail(m, notify)], now, result)
+    return result
+
+
+def _deliver_mail(
+    store: AlertStore, mailer: Mailer, mails: Sequence[QueuedMail], now: float, result: Delivery
+) -> None:
+    config = mailer.config
     held: set[str] = set()  # groups with an earlier mail still queued
-    mails = store.queued()
     for index, mail in enumerate(mails):
         if mail.group in held:
             continue
@@ -172,4 +263,3 @@ def deliver(store: AlertStore, mailer: Mailer, now: float) -> Delivery:
             held.add(mail.group)
         elif dead and len(refused) == len(to):
             result.dead.append(mail.subject)
-    return result

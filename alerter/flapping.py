@@ -131,7 +131,7 @@ def plan_mail(
             if count > flapping.changes:
                 record = FlapRecord(fp, now, now, count, _alerting(state), now)
                 records.append(record)
-                if state.silenced_by is None:
+                if state.silenced_by is None and state.inhibited_by is None:
                     noticed.append((state, count))
                 held[fp] = _as_mailed(state, record)
             continue

@@ -40,6 +40,8 @@ class AlertState:
     notified: bool = False
     silenced_by: int | None = None
     expr: str = ""
+    #: the firing alert that inhibits this one now (``notify.inhibit``), computed each evaluation
+    inhibited_by: str | None = None
 
     @property
     def summary(self) -> str:

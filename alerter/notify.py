@@ -98,7 +98,9 @@ def plan_notification(
 ) -> tuple[Notification | None, list[AlertState]]:
     """Decide whether the group mails now; returns the mail and the states marked as notified."""
     before = {a.fingerprint: a for a in prior}
-    firing = [a for a in current if a.state == FIRING and a.silenced_by is None]
+    firing = [
+        a for a in current if a.state == FIRING and a.silenced_by is None and a.inhibited_by is None
+    ]
     new = [a for a in firing if not a.notified]
     due = [
         a

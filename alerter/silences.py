@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from alerter.errors import AlerterError
+from stackwatch import matchers
 from stackwatch.config import parse_duration
+from stackwatch.matchers import Matcher
 
 #: the longest silence: past it, an alert is better off with its rule changed
 MAX_SILENCE = "365d"
@@ -16,49 +17,17 @@ MIN_SILENCE = "1s"
 #: SQLite's largest integer, the largest id a silence can have
 MAX_SILENCE_ID = 2**63 - 1
 
-_MATCHER = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
-
 
 class SilenceError(AlerterError):
     """A silence cannot be created or found."""
 
 
-@dataclass(frozen=True)
-class Matcher:
-    """``name=value``, ``name!=value``, ``name=~regex`` or ``name!~regex`` (anchored)."""
-
-    name: str
-    op: str
-    value: str
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        actual = labels.get(self.name, "")
-        if self.op == "=":
-            return actual == self.value
-        if self.op == "!=":
-            return actual != self.value
-        found = re.fullmatch(self.value, actual) is not None
-        return found if self.op == "=~" else not found
-
-    def __str__(self) -> str:
-        return f"{self.name}{self.op}{self.value}"
-
-
 def parse_matcher(text: str) -> Matcher:
-    match = _MATCHER.match(text)
-    if match is None:
-        raise SilenceError(
-            f"invalid matcher {text!r}: write name=value, name!=value, name=~regex or name!~regex"
-        )
-    name, op, value = match.groups()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        value = value[1:-1]
-    if op in ("=~", "!~"):
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise SilenceError(f"invalid regular expression in {text!r}: {exc}") from None
-    return Matcher(name, op, value)
+    """One matcher of ``silence add --match``."""
+    try:
+        return matchers.parse_matcher(text)
+    except ValueError as exc:
+        raise SilenceError(str(exc)) from None
 
 
 def silence_duration(text: str) -> float:

@@ -100,7 +100,7 @@ def look(config: Config, *, now: float | None = None, probe: Probe = probe_prefe
                 mail = mailer.compose(subject, text, body)
                 store.enqueue(MAIL_GROUP, subject, mail.as_bytes(), moment)
                 log.warning("%s", subject)
-        delivery = deliver(store, mailer, time.time())
+        delivery = deliver(store, mailer, time.time(), config.notify)
     for error in delivery.errors:
         log.error("%s", error)
     return Look(decision, watched, delivery.sent)

@@ -32,6 +32,7 @@ OUTBOX_COLUMNS = (
     "pending_to",
     "dead_to",
     "alerts",
+    "receiver",
 )
 
 #: the states of a mail, each mail in exactly one

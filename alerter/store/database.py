@@ -15,7 +15,7 @@ from typing import Self
 from alerter.errors import AlerterError
 from stackwatch.private import create_private, private_dirs
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,9 +65,17 @@ CREATE TABLE IF NOT EXISTS outbox (
     dead_at     REAL,
     pending_to  TEXT,
     dead_to     TEXT,
-    alerts      TEXT
+    alerts      TEXT,
+    receiver    TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_queued ON outbox (sent_at, id);
+CREATE TABLE IF NOT EXISTS notify_log (
+    receiver   TEXT NOT NULL,
+    group_key  TEXT NOT NULL,
+    firing     TEXT NOT NULL,
+    sent_at    REAL NOT NULL,
+    PRIMARY KEY (receiver, group_key)
+);
 CREATE TABLE IF NOT EXISTS silences (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     matchers   TEXT NOT NULL,
@@ -138,6 +146,14 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # evaluations (each group's last evaluation), flow_runs (each flow's last success) and
     # watchdog (what it last mailed), for the freshness metrics and the watchdog: new tables
     (),
+    # outbox.receiver (NULL: mail by smtp, else a notify.receivers name) and notify_log (what
+    # each receiver was last told about each group)
+    (
+        "ALTER TABLE outbox ADD COLUMN receiver TEXT",
+        """CREATE TABLE IF NOT EXISTS notify_log (
+            receiver TEXT NOT NULL, group_key TEXT NOT NULL, firing TEXT NOT NULL,
+            sent_at REAL NOT NULL, PRIMARY KEY (receiver, group_key))""",
+    ),
 )
 
 

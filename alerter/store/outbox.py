@@ -40,6 +40,8 @@ class QueuedMail:
     #: recipients that refused for good, with the server's answer
     dead_to: dict[str, str] = field(default_factory=dict)
     dead_at: datetime | None = None
+    #: the ``notify.receivers`` entry it goes to; None: mail by smtp
+    receiver: str | None = None
 
     def refusals(self) -> dict[str, str]:
         """Of a dead mail: each recipient it was not delivered to, with the server's answer
@@ -51,6 +53,8 @@ class QueuedMail:
         else:
             message = email.message_from_bytes(self.message, policy=email.policy.default)
             to = recipients(message) if isinstance(message, EmailMessage) else []
+        if not to and self.receiver is not None:  # a webhook or Apprise message
+            to = [self.receiver]
         return dict.fromkeys(to, self.last_error or "")
 
 
@@ -67,6 +71,7 @@ def _mail(row: sqlite3.Row) -> QueuedMail:
         json.loads(row["pending_to"]) if row["pending_to"] is not None else None,
         json.loads(row["dead_to"]) if row["dead_to"] else {},
         to_datetime(row["dead_at"]),
+        row["receiver"],
     )
 
 
@@ -81,30 +86,38 @@ class Outbox(Database):
         now: float,
         *,
         alerts: Collection[str] = (),
+        receiver: str | None = None,
     ) -> int:
-        """Queue a mail reporting the alert fingerprints ``alerts``.
+        """Queue a mail (or a receiver's message) reporting the alert fingerprints ``alerts``.
 
         An older mail of the group that is still unsent, not being delivered, and reports only
         alerts this one reports too is replaced: this mail says what is true now, so a FIRING
-        never arrives after its RESOLVED.
+        never arrives after its RESOLVED. Only a message to the same ``receiver`` is replaced.
         """
         reported = set(alerts)
         with self.transaction() as db:
             if reported:
                 older = db.execute(
                     """SELECT id, alerts FROM outbox
-                       WHERE grp = ? AND sent_at IS NULL AND dead_at IS NULL
+                       WHERE grp = ? AND receiver IS ? AND sent_at IS NULL AND dead_at IS NULL
                          AND pending_to IS NULL AND alerts IS NOT NULL
                          AND (lease_until IS NULL OR lease_until < ?)""",
-                    (group, now),
+                    (group, receiver, now),
                 ).fetchall()
                 for row in older:
                     if set(json.loads(row["alerts"])) <= reported:
                         db.execute("DELETE FROM outbox WHERE id = ?", (row["id"],))
             cursor = db.execute(
-                "INSERT INTO outbox (grp, subject, message, created_at, alerts)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (group, subject, message, now, json.dumps(sorted(reported)) if reported else None),
+                "INSERT INTO outbox (grp, subject, message, created_at, alerts, receiver)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    group,
+                    subject,
+                    message,
+                    now,
+                    json.dumps(sorted(reported)) if reported else None,
+                    receiver,
+                ),
             )
         return int(cursor.lastrowid or 0)
 
@@ -199,8 +212,30 @@ class Outbox(Database):
                 ),
             )
 
+    def notify_log(self) -> dict[tuple[str, str], tuple[frozenset[str], float]]:
+        """What each receiver was last told about each group: (receiver, group key) → the
+        alerts firing then and when."""
+        rows = self._db.execute("SELECT receiver, group_key, firing, sent_at FROM notify_log")
+        return {
+            (row["receiver"], row["group_key"]): (frozenset(json.loads(row["firing"])), row[3])
+            for row in rows
+        }
+
+    def save_notify_log(
+        self, entries: Mapping[tuple[str, str], tuple[Collection[str], float]]
+    ) -> None:
+        with self.transaction() as db:
+            for (receiver, key), (firing, sent_at) in entries.items():
+                db.execute(
+                    "INSERT OR REPLACE INTO notify_log (receiver, group_key, firing, sent_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (receiver, key, json.dumps(sorted(firing)), sent_at),
+                )
+
     @staticmethod
     def _forget_sent(db: sqlite3.Connection, cutoff: float) -> int:
+        # a receiver told that all of a group resolved needs no entry any more
+        db.execute("DELETE FROM notify_log WHERE sent_at < ? AND firing = '[]'", (cutoff,))
         return int(
             db.execute(
                 "DELETE FROM outbox WHERE sent_at < ? OR dead_at < ?", (cutoff, cutoff)

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from alerter.silences import Matcher, Silence, SilenceError
+from alerter.silences import Silence, SilenceError
 from alerter.store.database import Database, to_datetime
+from stackwatch.matchers import Matcher
 
 
 def _silence(row: sqlite3.Row) -> Silence:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from stackwatch.config.deadlines import deadline_problems
 from stackwatch.config.files import MAX_CONFIG_BYTES, read_regular_bytes
+from stackwatch.config.notify import notify_problems
 from stackwatch.config.paths import resolve_paths
 from stackwatch.config.sections import Config
 from stackwatch.errors import ConfigError
@@ -114,7 +115,7 @@ def parse_config(
         raise ConfigValidationError(_validation_problems(exc, filename, index)) from None
     problems = [
         ConfigProblem(filename, line_for(index, loc), format_loc(loc), message)
-        for loc, message in deadline_problems(config)
+        for loc, message in [*deadline_problems(config), *notify_problems(config.notify)]
     ]
     if problems:
         raise ConfigValidationError(problems)

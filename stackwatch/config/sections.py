@@ -17,6 +17,7 @@ from stackwatch.config.base import BasicAuth, Interval, Secret, StatusCode, Time
 from stackwatch.config.cleanup import (
     CleanupConfig,
 )
+from stackwatch.config.notify import NotifyConfig
 from stackwatch.config.values import (
     Duration,
     HttpUrl,
@@ -237,6 +238,7 @@ class Config(_Model):
     cleanup: CleanupConfig = Field(default_factory=CleanupConfig)
     prefect: PrefectConfig = Field(default_factory=PrefectConfig)
     watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     @model_validator(mode="before")
     @classmethod

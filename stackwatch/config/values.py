@@ -90,6 +90,7 @@ CREDENTIAL_HINTS = {
     "ServiceConfig": "use services[].basic_auth with {username: …, password: {env: …}}",
     "ElasticsearchCleanupConfig": "use cleanup.elasticsearch.username and password: {env: …}",
     "PrefectConfig": "use prefect.api_key with {env: …}",
+    "WebhookReceiver": "read the whole URL from a secret: url: {env: …} or {file: …}",
 }
 
 

@@ -193,3 +193,48 @@ class TricklingServer:
         self.stopped.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+class RecordingServer:
+    """Records every POST (path, headers, body) and answers with the next status of
+    ``statuses`` (the last one repeats): a webhook receiver that can fail, then recover."""
+
+    def __init__(self, statuses: tuple[int, ...] = (200,)) -> None:
+        outer = self
+        self.statuses = list(statuses)
+        self.requests: list[tuple[str, dict[str, str], bytes, int]] = []
+        self.lock = threading.Lock()
+
+        class _Request(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with outer.lock:
+                    status = outer.statuses[min(len(outer.requests), len(outer.statuses) - 1)]
+                    outer.requests.append((self.path, dict(self.headers), body, status))
+                answer = b"ok" if status < 300 else b"try again later"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Request)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def accepted(self) -> list[bytes]:
+        """The bodies answered with 2xx: what the receiver took."""
+        with self.lock:
+            return [body for _, _, body, status in self.requests if 200 <= status < 300]
+
+    def __enter__(self) -> RecordingServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
