@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,31 +30,13 @@ from stackwatch.reports.daily import build_daily_report
 from stackwatch.state_summary import read_outbox_summary
 from tests.support.http import RecordingServer, SilentServer
 from tests.support.prometheus import PrometheusServer
+from tests.support.scraped import RULES, MetricsEndpoint, settle
 from tests.support.smtp import SmtpServer
 from tests.support.timing import within
-from tests.test_alerter_integration import MetricsEndpoint, settle
 
 pytestmark = pytest.mark.integration
 
-RULES = Path(__file__).parent / "fixtures" / "rules" / "alerting.yml"
 NOW = 1_800_000_000.0
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[MetricsEndpoint]:
-    endpoint = MetricsEndpoint()
-    with endpoint.server:
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
-def prometheus(
-    endpoint: MetricsEndpoint, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrometheusServer]:
-    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), [endpoint.target]).start()
-    server.wait_for_series('up{job="stackwatch"} == 1')
-    yield server
-    server.stop()
 
 
 def _config(tmp_path: Path, prometheus_url: str, notify: dict[str, Any], **smtp: Any) -> Config:
