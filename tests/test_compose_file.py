@@ -210,3 +210,29 @@ def test_the_watchdog_mails_like_the_worker_and_reads_its_database(
     folder = str(mine.state.path.parent)
     assert mounts_of(watchdog)[folder][0] == mounts_of(worker)[folder][0]
     assert watchdog["environment"]["PREFECT_API_URL"] == worker["environment"]["PREFECT_API_URL"]
+
+
+def test_the_silence_hint_in_the_worker_mail_is_the_command_that_works_in_the_stack(
+    resolved_compose: dict[str, Any],
+) -> None:
+    """The worker sends the alert mail; its hint is run from the compose folder on the server,
+    where the command lives in the worker container (its PATH and STACKWATCH_CONFIG are the
+    image's and the service's, which `docker compose exec` uses)."""
+    from alerter.evaluate import evaluate_rule, window_for
+    from alerter.notify import MailRenderer, Notification
+    from alerter.rules import Rule
+    from stackwatch.prometheus import Series
+
+    worker = resolved_compose["services"]["prefect-worker"]
+    rule = Rule(alert="Down", expr="up == 0", group="g")
+    now = 1_800_000_000.0
+    [alert] = evaluate_rule(rule, [Series({"__name__": "up"}, [(now, 0.0)])], [], now,
+                            window_for(rule, now))  # fmt: skip
+    text, html = MailRenderer(container_config(worker)).render(Notification("g", (alert,), ()), now)
+    hint = "docker compose exec prefect-worker stackwatch silence add --match alertname=NAME"
+    assert hint in text
+    assert hint in html
+    assert env_of(worker)["STACKWATCH_CONFIG"] == "/etc/stackwatch/stackwatch.yml"
+    assert mounts_of(worker)["/etc/stackwatch/stackwatch.yml"][1] == "ro"
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "ENV PATH=/opt/stackwatch/bin:$PATH" in dockerfile  # where pip put `stackwatch`
