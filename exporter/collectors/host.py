@@ -104,7 +104,7 @@ class HostCollector(Collector):
             MeminfoCollector(),
             LoadavgCollector(),
             self.filesystem,
-            UnameCollector(),
+            UnameCollector(rootfs),
             TimeCollector(),
             NetdevCollector(),
             NetclassCollector(),
