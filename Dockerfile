@@ -1,22 +1,43 @@
-# syntax=docker/dockerfile:1
 # One image for the exporter, the Prefect server and the Prefect worker of docker-compose.yml.
 #   docker build -t stackwatch .
-# The exporter is the default command; compose sets the others.
+# The exporter is the default command; compose sets the others. No `# syntax=` line: the
+# builder's own Dockerfile frontend is used, so a build needs no registry but the base image's.
+# Behind a package mirror or a proxy (docs/production.md):
+#   docker build --build-arg PIP_INDEX_URL=https://mirror.example/simple \
+#     --build-arg PIP_TRUSTED_HOST=mirror.example --build-arg PIP_CA_CERT="$(cat ca.pem)" \
+#     --build-arg HTTPS_PROXY=http://proxy.example:3128 -t stackwatch .
 
 ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+# pip's index (a mirror), the hosts it may reach without TLS, and a CA bundle (PEM text) for a
+# mirror or proxy that presents its own certificate. HTTP_PROXY, HTTPS_PROXY and NO_PROXY are
+# Docker's predefined build arguments: pass them with --build-arg, they are not kept in the image.
+ARG PIP_INDEX_URL=https://pypi.org/simple
+ARG PIP_TRUSTED_HOST=""
+ARG PIP_CA_CERT=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/stackwatch
 WORKDIR /src
+# First the locked dependencies (exact versions, every file's hash: nothing to resolve), in a
+# layer of their own that a change to the code does not rebuild.
+COPY requirements/runtime.txt requirements/
+RUN if [ -n "$PIP_CA_CERT" ]; then \
+        printf '%s\n' "$PIP_CA_CERT" > /tmp/pip-ca.pem && export PIP_CERT=/tmp/pip-ca.pem; \
+    fi \
+ && if [ -z "$PIP_TRUSTED_HOST" ]; then unset PIP_TRUSTED_HOST; fi \
+ && /opt/stackwatch/bin/pip install --no-cache-dir --require-hashes \
+        -r requirements/runtime.txt \
+ && rm -f /tmp/pip-ca.pem
 COPY pyproject.toml README.md prometheus.yml ./
 COPY stackwatch/ stackwatch/
 COPY exporter/ exporter/
 COPY alerter/ alerter/
 COPY flows/ flows/
 COPY rules/ rules/
-RUN /opt/stackwatch/bin/pip install --no-cache-dir .
+# then the project itself, built with the locked setuptools: no download, no resolution
+RUN /opt/stackwatch/bin/pip install --no-cache-dir --no-deps --no-build-isolation .
 
 FROM python:${PYTHON_VERSION}-slim-bookworm
 ARG STACKWATCH_UID=10001

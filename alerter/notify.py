@@ -242,6 +242,7 @@ class MailRenderer:
             "prometheus_url": self.prometheus_url,
             "prefect_ui_url": self.config.links.prefect_ui_url or "",
             "grafana_url": self.config.links.grafana_url or "",
+            "command": self.config.links.command,
         }
 
     def flapping_context(self, notice: FlapNotice, now: float) -> dict[str, Any]:
@@ -258,6 +259,7 @@ class MailRenderer:
             "prometheus_url": self.prometheus_url,
             "prefect_ui_url": self.config.links.prefect_ui_url or "",
             "grafana_url": self.config.links.grafana_url or "",
+            "command": self.config.links.command,
         }
 
     def render(self, notification: Notification | FlapNotice, now: float) -> tuple[str, str]:

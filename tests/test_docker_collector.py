@@ -182,6 +182,10 @@ def test_parse_inspect_reads_health_restarts_and_image() -> None:
     assert inspected.restart_count == 6
     assert inspected.health == "unhealthy"
     assert parse_inspect({"State": {"StartedAt": "0001-01-01T00:00:00Z"}}).health == "none"
+    stopped = {"Status": "exited", "Health": {"Status": "unhealthy", "FailingStreak": 0}}
+    assert parse_inspect({"State": stopped}).health == "none"
+    paused = {"Status": "paused", "Health": {"Status": "healthy"}}
+    assert parse_inspect({"State": paused}).health == "healthy"
 
 
 def test_container_name_is_the_own_name_not_a_link_alias() -> None:
@@ -275,6 +279,40 @@ def test_health_states(
                 registry, "container_state_health_status", {**labels, "status": other}
             ) == (1.0 if other == status else 0.0)
         assert value(registry, "container_health_state", labels) == health_state[status]
+
+
+@pytest.mark.integration
+def test_a_stopped_container_is_not_unhealthy(
+    dockerd: DockerDaemon, registry: CollectorRegistry, cleanup: list[Any]
+) -> None:
+    """Docker leaves the last health status on a stopped container's inspect (``unhealthy``
+    once the check cannot run): ``docker ps`` shows none for it, and neither do we, so a plain
+    ``docker stop`` is not mailed as a failing health check."""
+    healthcheck = {"test": ["CMD", "true"], "interval": int(0.2e9), "timeout": int(1e9)}
+    container = dockerd.run("sleep 300", name=unique("stopped"), healthcheck=healthcheck)
+    cleanup.append(container)
+    labels = labels_of(container)
+
+    def health_is(status: str) -> Callable[[], bool]:
+        return lambda: (
+            value(registry, "container_state_health_status", {**labels, "status": status}) == 1
+        )
+
+    wait_for(health_is("healthy"), 20, "the health check to pass")
+    container.stop(timeout=1)
+    wait_for(
+        lambda: value(registry, "container_state_status", {**labels, "status": "exited"}) == 1,
+        20,
+        "exited",
+    )
+    container.reload()
+    reported = container.attrs["State"].get("Health", {}).get("Status")
+    for status in ("starting", "healthy", "unhealthy"):
+        assert (
+            value(registry, "container_state_health_status", {**labels, "status": status}) == 0
+        ), f"{status}, while Docker's inspect says {reported}"
+    assert value(registry, "container_state_health_status", {**labels, "status": "none"}) == 1
+    assert value(registry, "container_health_state", labels) == -1.0
 
 
 @pytest.mark.integration

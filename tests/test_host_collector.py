@@ -15,6 +15,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from exporter.collectors.host import HostCollector
+from exporter.collectors.node.uname import UnameCollector
 from exporter.errors import ExporterError
 from exporter.procfs.loadavg import parse_loadavg
 from exporter.procfs.meminfo import parse_meminfo
@@ -178,6 +179,39 @@ def test_values_agree_with_the_files(tmp_path: Path) -> None:
         == 1
     )
     assert value("stackwatch_scrape_collector_success", collector="host") == 1
+
+
+def uname_labels(root: Path) -> dict[str, str]:
+    registry = build_registry({"host": collector(root)})
+    [sample] = [
+        s for family in registry.collect() for s in family.samples if s.name == "node_uname_info"
+    ]
+    return dict(sample.labels)
+
+
+def test_under_a_host_root_the_host_name_is_the_hosts_not_the_containers(tmp_path: Path) -> None:
+    """In a container uname(2) names the container (its id, new on every recreate): with the
+    host's / mounted as the root, the name is the host's own /etc/hostname."""
+    root = make_root(tmp_path)
+    (root / "etc").mkdir()
+    (root / "etc" / "hostname").write_text("# set by cloud-init\nweb-7.example.org\n")
+    labels = uname_labels(root)
+    assert labels["nodename"] == "web-7.example.org"
+    assert labels["release"] == os.uname().release  # the kernel is the host's anyway
+
+
+@pytest.mark.parametrize("content", [None, "", "\n"])
+def test_without_a_host_name_file_the_name_is_unames(tmp_path: Path, content: str | None) -> None:
+    root = make_root(tmp_path)
+    if content is not None:
+        (root / "etc").mkdir()
+        (root / "etc" / "hostname").write_text(content)
+    assert uname_labels(root)["nodename"] == os.uname().nodename
+
+
+def test_on_its_own_root_the_name_is_unames() -> None:
+    """On / itself the kernel's name is the truth (it may differ from a stale /etc/hostname)."""
+    assert UnameCollector(Path("/")).nodename() == os.uname().nodename
 
 
 def test_unreadable_mount_point_is_a_device_error(tmp_path: Path) -> None:

@@ -50,6 +50,8 @@ def test_dockerfile_passes_the_linter() -> None:
         ("FROM python:3.11\nRUN cd /src && make\n", "use WORKDIR instead of cd"),
         ("FROM python:3.11\nUSER app\nHEALTHCHECK true\n", "HEALTHCHECK needs CMD"),
         ("FROM python:3.11\nUSER app\nRUN true \\\n", "continues into the end of the file"),
+        ("# syntax=docker/dockerfile:1\nFROM python:3.11\n", "syntax directive makes BuildKit"),
+        ("# escape=`\n#syntax = x/y:1\nFROM python:3.11\n", "line 2: a syntax directive"),
     ],
 )
 def test_the_linter_finds_each_problem(text: str, problem: str) -> None:
@@ -176,3 +178,52 @@ def test_the_image_installs_every_package_and_data_file_the_code_needs() -> None
         if sources == [destination] and destination.endswith("/")
     }
     assert needed <= copied
+
+
+def locked_install_run() -> str:
+    """The shell command of the RUN that installs the runtime lock."""
+    runs = [i["value"] for i in instructions(parse(DOCKERFILE.read_text()))]
+    [run] = [value for value in runs if "requirements/runtime.txt" in value and "pip" in value]
+    return run
+
+
+def test_build_arguments_for_a_mirror_a_ca_and_a_proxy_are_declared_before_pip() -> None:
+    found = instructions(parse(DOCKERFILE.read_text()))
+    declared = [i["value"].split("=")[0] for i in found if i["instruction"] == "ARG"]
+    assert {"PIP_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_CA_CERT"} <= set(declared)
+    first_pip = next(n for n, i in enumerate(found) if "pip install" in i["value"])
+    assert all(n < first_pip for n, i in enumerate(found) if i["value"].startswith("PIP_CA_CERT"))
+    # the proxy variables are Docker's predefined build arguments: declared, they would be
+    # kept in the image's history
+    assert not {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"} & set(declared)
+
+
+@pytest.mark.parametrize(
+    ("ca", "trusted"), [("", ""), ("-----BEGIN CERTIFICATE-----\nMIIB\n", "mirror.example")]
+)
+def test_the_install_step_hands_the_ca_and_trusted_host_to_pip(
+    tmp_path: Path, ca: str, trusted: str
+) -> None:
+    """The RUN's own shell text, with pip replaced by a script that reports what it was given."""
+    stub = tmp_path / "pip"
+    stub.write_text(
+        '#!/bin/sh\necho "trusted=${PIP_TRUSTED_HOST-unset}"\n'
+        'if [ -n "${PIP_CERT:-}" ]; then echo cert; cat "$PIP_CERT"; fi\n'
+    )
+    stub.chmod(0o755)
+    script = locked_install_run().replace("/opt/stackwatch/bin/pip", str(stub))
+    script = script.replace("/tmp/pip-ca.pem", str(tmp_path / "ca.pem"))
+    result = subprocess.run(
+        ["sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": os.environ["PATH"], "PIP_CA_CERT": ca, "PIP_TRUSTED_HOST": trusted},
+        check=True,
+    )
+    assert f"trusted={trusted or 'unset'}" in result.stdout
+    if ca:
+        assert result.stdout.split("cert\n", 1)[1].strip() == ca.strip()
+    else:
+        assert "cert" not in result.stdout.replace("trusted=", "")
+    assert not (tmp_path / "ca.pem").exists()  # not left in the layer

@@ -77,6 +77,22 @@ from stackwatch.config import Config
 log = logging.getLogger(__name__)
 
 
+# Files a container engine puts in every container's root: Docker's, Podman's.
+CONTAINER_MARKERS = (Path("/.dockerenv"), Path("/run/.containerenv"))
+
+
+def own_view_notice(rootfs: Path) -> str | None:
+    """The start-up line when a container watches itself, not its host (rootfs / there)."""
+    if rootfs != Path("/") or not any(marker.exists() for marker in CONTAINER_MARKERS):
+        return None
+    return (
+        "exporter.rootfs is / inside a container: the host metrics are this container's own "
+        "view (its processes, filesystems and name); to watch the host, mount its / at /host "
+        "and set exporter.rootfs: /host (STACKWATCH__EXPORTER__ROOTFS=/host), as "
+        "docker-compose.yml does"
+    )
+
+
 class HostCollector(Collector):
     """node_exporter's collectors, each timed and failing alone as in node_exporter."""
 
@@ -104,7 +120,7 @@ class HostCollector(Collector):
             MeminfoCollector(),
             LoadavgCollector(),
             self.filesystem,
-            UnameCollector(),
+            UnameCollector(rootfs),
             TimeCollector(),
             NetdevCollector(),
             NetclassCollector(),
@@ -153,6 +169,9 @@ class HostCollector(Collector):
             textfile_directory=config.exporter.textfile_directory,
         )
         collector.check()
+        notice = own_view_notice(config.exporter.rootfs)
+        if notice is not None:
+            log.warning("%s", notice)
         return collector
 
     def check(self) -> None:

@@ -45,6 +45,10 @@ def parse_inspect(data: Mapping[str, Any]) -> Inspected:
     """The cached part of ``GET /containers/{id}/json``."""
     state = data.get("State") or {}
     health = (state.get("Health") or {}).get("Status") or "none"
+    if state.get("Status", "running" if state.get("Running") else "") not in ("running", "paused"):
+        # Docker marks a container unhealthy when it stops (the check can no longer run) and
+        # keeps that in its inspect; `docker ps` shows no health for it, and neither do we.
+        health = "none"
     return Inspected(
         image=str((data.get("Config") or {}).get("Image") or data.get("Image") or ""),
         restart_count=int(data.get("RestartCount") or 0),

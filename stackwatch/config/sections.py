@@ -213,6 +213,12 @@ class LinksConfig(_Model):
     )
     grafana_url: HttpUrl | None = None
     prefect_ui_url: HttpUrl | None = None
+    command: str = Field(
+        default="stackwatch",
+        min_length=1,
+        description="the stackwatch command where the mail's reader runs it, for the silence "
+        "hint; the Compose stack's: docker compose exec prefect-worker stackwatch",
+    )
 
 
 class PrefectConfig(_Model):

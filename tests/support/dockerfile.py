@@ -59,7 +59,7 @@ def lint_dockerfile(text: str, context: Path) -> list[str]:
     """Problems a build would hit, or that hadolint would flag, in the Dockerfile text."""
     parser = parse(text)
     ignore = dockerignore_patterns(context)
-    problems: list[str] = []
+    problems: list[str] = _directive_problems(text)
     images = iter(parser.parent_images)  # one per FROM, the global ARGs expanded
     stages: list[tuple[str | None, list[Instruction]]] = []  # (name, instructions)
     for ins in instructions(parser):
@@ -89,6 +89,21 @@ def lint_dockerfile(text: str, context: Path) -> list[str]:
     if not stages:
         return [*problems, "no FROM"]
     return problems + _final_stage_problems(stages[-1][1])
+
+
+def _directive_problems(text: str) -> list[str]:
+    """Parser directives: the comment lines before anything else (Docker reads them there only)."""
+    problems = []
+    for number, line in enumerate(text.splitlines(), 1):
+        directive = re.match(r"#\s*([a-zA-Z]+)\s*=", line)
+        if directive is None:
+            break
+        if directive.group(1).lower() == "syntax":
+            problems.append(
+                f"line {number}: a syntax directive makes BuildKit pull its Dockerfile frontend "
+                "from a registry: remove it, the builder's own frontend reads this file"
+            )
+    return problems
 
 
 def _from_problems(value: str, images: Iterator[str], stage_names: set[str | None]) -> list[str]:

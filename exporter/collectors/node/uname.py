@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
@@ -11,9 +12,29 @@ from exporter.collectors.node.base import NodeCollector, ProcFiles
 
 
 class UnameCollector(NodeCollector):
-    """``node_uname_info``: ``uname(2)`` of this kernel, the domain name from the host's /proc."""
+    """``node_uname_info``: ``uname(2)`` of this kernel, the domain name from the host's /proc.
+
+    Under a host root (``exporter.rootfs`` not ``/``) the exporter runs in a container, whose
+    own UTS namespace names it by its id: the node name is then the host's ``/etc/hostname``
+    under that root, as node_exporter's would be with the host's UTS namespace.
+    """
 
     name = "uname"
+
+    def __init__(self, rootfs: Path = Path("/")) -> None:
+        self.hostname_file = None if rootfs == Path("/") else rootfs / "etc" / "hostname"
+
+    def nodename(self) -> str:
+        if self.hostname_file is not None:
+            try:
+                text = self.hostname_file.read_text(errors="replace")
+            except OSError:
+                text = ""
+            # hostname(5): the name on its own line; comment lines begin with #
+            names = [line.strip() for line in text.splitlines() if line.strip()[:1] not in "#"]
+            if names:
+                return names[0]
+        return os.uname().nodename
 
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
         uname = os.uname()
@@ -30,7 +51,7 @@ class UnameCollector(NodeCollector):
                 uname.release,
                 uname.version,
                 uname.machine,
-                uname.nodename,
+                self.nodename(),
                 domainname,
             ],
             1.0,
