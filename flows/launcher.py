@@ -278,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m flows.launcher",
         description="Start stackwatch locally: the exporter, Prometheus and the flows. "
         "State (Prometheus data, alert database, outbox, logs) lives in --state-dir and is "
-        "reused by the next run. Ctrl-C, SIGTERM or SIGHUP stops everything.",
+        "reused by the next run. A part that dies once everything runs is started again. "
+        "Ctrl-C, SIGTERM or SIGHUP stops everything.",
     )
     parser.add_argument("--config", help="stackwatch config file (default: ./stackwatch.yml)")
     parser.add_argument("--state-dir", default=str(default_state_dir()))
