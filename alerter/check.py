@@ -41,6 +41,7 @@ from alerter.trust import (
     scrape_reasons,
     target_of,
 )
+from stackwatch.catalog import groups_of
 from stackwatch.config import Config
 from stackwatch.mail import Mailer
 from stackwatch.prometheus import (
@@ -59,6 +60,13 @@ def group_names(config: Config) -> list[str]:
     ruleset = load_rules(config.rules.paths)
     named = [g.name for g in ruleset.groups] + [n for p in ruleset.problems for n in p.groups]
     return list(dict.fromkeys(named))
+
+
+def flow_groups(config: Config, flow: str) -> list[str]:
+    """The groups the check flow ``flow`` evaluates: the group of its own name (reported when
+    no file defines it), then every defined group named after no flow that is its to evaluate
+    (``rules.flows``; ``threshold-alert-check`` by default)."""
+    return groups_of(flow, [flow, *group_names(config)], config.rules.flows)
 
 
 @dataclass(frozen=True)

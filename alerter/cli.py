@@ -6,16 +6,20 @@ import argparse
 import getpass
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alerter import watchdog_cli
 from alerter.errors import AlerterError
 from alerter.model import FIRING, PENDING, STATES
 from alerter.silences import parse_silence_id, silence_duration
+from stackwatch.catalog import CHECK_FLOWS, evaluating_flow
 from stackwatch.config import load_config
 from stackwatch.format import format_duration
+
+if TYPE_CHECKING:
+    from alerter.rules import RuleSet
 
 
 class RulesInvalidError(AlerterError):
@@ -192,12 +196,24 @@ def register(subparsers: Any, config_options: argparse.ArgumentParser) -> None:
 def rules_check_command(args: argparse.Namespace) -> int:
     from alerter.rules import load_rules, promtool_path
 
-    paths = args.paths or list(load_config(args.config).rules.paths)
+    config = load_config(args.config)
+    paths = args.paths or list(config.rules.paths)
     ruleset = load_rules(paths, check_promql=True)
     for problem in ruleset.problems:
         _print(str(problem))
     if not ruleset.files:
         raise RulesInvalidError(f"no rule files match {' '.join(paths)}")
+    defined = {g.name for g in ruleset.groups}
+    notes = [
+        f"note: rules.flows names group {group!r}, which no rule file here defines"
+        for group in config.rules.flows
+        if group not in defined
+    ]
+    # problems alone when there are any, one per line as editors read them
+    if ruleset.groups and not ruleset.problems:
+        _print(_group_table(ruleset, config.rules.flows))
+    for note in notes:
+        _print(note)
     note = "" if promtool_path() else " (PromQL syntax not checked: promtool not installed)"
     summary = (
         f"{len(ruleset.files)} file(s), {len(ruleset.groups)} group(s), "
@@ -207,6 +223,21 @@ def rules_check_command(args: argparse.Namespace) -> int:
         raise RulesInvalidError(f"{len(ruleset.problems)} problem(s) in {summary}")
     _print(f"OK: {summary}")
     return 0
+
+
+def _group_table(ruleset: RuleSet, assigned: Mapping[str, str]) -> str:
+    """Each group, the check flow that evaluates it, its rule count and its files."""
+    rows = [
+        [
+            group.name,
+            evaluating_flow(group.name, assigned)
+            + ("" if group.name in CHECK_FLOWS or group.name in assigned else " (default)"),
+            str(len(group.rules)),
+            ", ".join(group.files),
+        ]
+        for group in ruleset.groups
+    ]
+    return _table(["GROUP", "EVALUATED BY", "RULES", "FILES"], rows)
 
 
 def alerts_evaluate_command(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from alerter.rules import load_rules
 from alerter.store import AlertStore
 from alerter.watchdog import Decision, Watched, decide, message
 from alerter.watchdog_health import Liveness
-from stackwatch.catalog import FLOWS
+from stackwatch.catalog import FLOWS, groups_of
 from stackwatch.config import Config
 from stackwatch.errors import StackwatchError
 from stackwatch.links import api_url
@@ -52,18 +52,22 @@ def probe_prefect(config: Config) -> bool:
 
 
 def watched_groups(config: Config, store: AlertStore) -> list[Watched]:
-    """The check flows of the catalogue whose group the rule files define (all of them when
-    the files cannot be read), with their intervals and last evaluations."""
+    """Each check flow's groups that the rule files define (its own group whatever the files
+    hold when they cannot be read), with the flow's interval and their last evaluations."""
     ruleset = load_rules(config.rules.paths)
-    defined = {g.name for g in ruleset.groups} | {n for p in ruleset.problems for n in p.groups}
+    defined = [g.name for g in ruleset.groups] + [n for p in ruleset.problems for n in p.groups]
     last = {e.group: e.evaluated_at for e in store.evaluations()}
-    return [
-        Watched(
-            spec.name, config.watchdog.intervals.get(spec.name, spec.interval), last.get(spec.name)
-        )
-        for spec in FLOWS
-        if spec.kind == "check" and (not defined or spec.name in defined)
-    ]
+    intervals = config.watchdog.intervals
+    watched: list[Watched] = []
+    for spec in FLOWS:
+        if spec.kind != "check":
+            continue
+        every = intervals.get(spec.name, spec.interval)
+        for group in groups_of(spec.name, [spec.name, *defined], config.rules.flows):
+            if defined and group not in defined:
+                continue
+            watched.append(Watched(group, intervals.get(group, every), last.get(group)))
+    return watched
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from alerter.check import run_check
+from alerter.check import flow_groups, run_check
 from alerter.check_result import CheckResult
 from flows.catalogued import catalogued_flow
 from flows.retry import network_task
@@ -138,16 +138,32 @@ def readings_markdown(values: list[ReadingValue]) -> str:
     return "\n".join(lines)
 
 
+def evaluate_groups(config: Config, flow: str, notify: bool = True) -> list[CheckResult]:
+    """Evaluate every group ``flow`` evaluates: its own, then those assigned to it."""
+    return [evaluate_rules(config, group, notify) for group in flow_groups(config, flow)]
+
+
+def results_markdown(results: list[CheckResult]) -> str:
+    """Each evaluated group's alerts and mail, under the group's name."""
+    return "\n\n".join(result.to_markdown() for result in results)
+
+
+def flow_summary(results: list[CheckResult]) -> dict[str, Any]:
+    """The flow's own group's summary, with the other groups it evaluated under ``groups``."""
+    first, *more = results
+    return {**summary(first), "groups": [summary(r) for r in more]}
+
+
 def check_group(group: str, config_path: str | None) -> dict[str, Any]:
-    """Evaluate a group with notifications on and publish its alerts as an artifact."""
+    """Evaluate a flow's groups with notifications on and publish their alerts as an artifact."""
     config = load_config(config_path)
-    result = evaluate_rules(config, group)
+    results = evaluate_groups(config, group)
     create_markdown_artifact(
         key=group,
-        markdown=f"# {group}\n\n{result.to_markdown()}",
-        description=f"alerts of the {group} rule group",
+        markdown=f"# {group}\n\n{results_markdown(results)}",
+        description=f"alerts of the rule groups {group} evaluates",
     )
-    return summary(result)
+    return flow_summary(results)
 
 
 @catalogued_flow()
@@ -155,17 +171,17 @@ def system_health_check(config_path: str | None = None) -> dict[str, Any]:
     """CPU, RAM, disk, container and process counts; evaluates its rules and only logs."""
     config = load_config(config_path)
     values = read_system_values(config)
-    result = evaluate_rules(config, "system-health-check", notify=False)
+    results = evaluate_groups(config, "system-health-check", notify=False)
     create_markdown_artifact(
         key="system-health-check",
         markdown=(
-            f"# system-health-check\n\n{readings_markdown(values)}\n\n{result.to_markdown()}"
-            "\nThis check only logs: it sends no mail.\n"
+            f"# system-health-check\n\n{readings_markdown(values)}\n\n"
+            f"{results_markdown(results)}\nThis check only logs: it sends no mail.\n"
         ),
-        description="system values and the alerts of the system-health-check rule group",
+        description="system values and the alerts of the rule groups system-health-check evaluates",
     )
     return {
-        **summary(result),
+        **flow_summary(results),
         "values": {f"{v.reading.name} {v.series}".strip(): v.value for v in values},
     }
 

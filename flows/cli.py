@@ -8,8 +8,8 @@ import os
 import sys
 from typing import Any, cast
 
-from stackwatch.catalog import BY_NAME, FLOWS
-from stackwatch.config import config_path
+from stackwatch.catalog import BY_NAME, FLOWS, groups_of
+from stackwatch.config import config_path, load_config
 from stackwatch.errors import StackwatchError
 
 
@@ -30,7 +30,11 @@ def register(subparsers: Any, config_options: argparse.ArgumentParser) -> None:
     )
     commands = parser.add_subparsers(title="flow commands", metavar="COMMAND", required=True)
 
-    listing = commands.add_parser("list", help="the flows, their schedules (UTC) and entry points")
+    listing = commands.add_parser(
+        "list",
+        parents=[config_options],
+        help="the flows, their schedules (UTC) and the rule groups each evaluates",
+    )
     listing.set_defaults(func=list_flows)
 
     run = commands.add_parser(
@@ -47,10 +51,25 @@ def register(subparsers: Any, config_options: argparse.ArgumentParser) -> None:
 
 
 def list_flows(args: argparse.Namespace) -> int:
-    width = max(len(spec.name) for spec in FLOWS)
-    print(f"{'FLOW':<{width}}  {'SCHEDULE (UTC)':<14}  DESCRIPTION")  # noqa: T201
-    for spec in FLOWS:
-        print(f"{spec.name:<{width}}  {spec.cron:<14}  {spec.description}")  # noqa: T201
+    from alerter.check import group_names  # the rule files are read only here
+
+    config = load_config(args.config)
+    groups = group_names(config)
+    evaluates = {
+        spec.name: ", ".join(
+            g for g in groups_of(spec.name, groups, config.rules.flows) if g in groups
+        )
+        or "-"
+        if spec.kind == "check"
+        else "-"
+        for spec in FLOWS
+    }
+    rows = [(spec.name, spec.cron, evaluates[spec.name], spec.description) for spec in FLOWS]
+    headers = ("FLOW", "SCHEDULE (UTC)", "RULE GROUPS", "DESCRIPTION")
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(3)]
+    for row in [headers, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[3]]))  # noqa: T201
     return 0
 
 

@@ -20,9 +20,11 @@ import yaml
 from flows.launcher_banner import banner, prometheus_links, run_checks_now
 from flows.launcher_ports import free_port, port_taken, what_answers
 from flows.launcher_process import Component, LaunchError
+from flows.launcher_restart import Supervisor
 from flows.launcher_state import Claim, Running, default_state_dir, stop_running
 from flows.schedules import interval_of, parse_schedule_overrides
 from stackwatch.config import config_path, load_config
+from stackwatch.config.values import parse_duration
 from stackwatch.errors import StackwatchError
 from stackwatch.format import format_duration
 from stackwatch.install import check_packages, data_path
@@ -261,12 +263,23 @@ def choose_ports(args: argparse.Namespace) -> list[str]:
     return notes
 
 
+def restart_delay(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    if not 1 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError("must be between 1s and 1h")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m flows.launcher",
         description="Start stackwatch locally: the exporter, Prometheus and the flows. "
         "State (Prometheus data, alert database, outbox, logs) lives in --state-dir and is "
-        "reused by the next run. Ctrl-C, SIGTERM or SIGHUP stops everything.",
+        "reused by the next run. A part that dies once everything runs is started again. "
+        "Ctrl-C, SIGTERM or SIGHUP stops everything.",
     )
     parser.add_argument("--config", help="stackwatch config file (default: ./stackwatch.yml)")
     parser.add_argument("--state-dir", default=str(default_state_dir()))
@@ -291,6 +304,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=SPEC",
         help="replace a flow's schedule: a cron expression (UTC) or an interval such as 30s",
+    )
+    parser.add_argument(
+        "--restart-delay",
+        type=restart_delay,
+        default=5.0,
+        metavar="DURATION",
+        help="once everything runs, a part that exits is started again after this long, "
+        "twice as long each time it dies again soon, at most 5m (default 5s)",
     )
     parser.add_argument(
         "--stop", action="store_true", help="stop the launcher running on --state-dir (make stop)"
@@ -358,9 +379,10 @@ def serve_stack(stack: Stack, args: argparse.Namespace, claim: Claim, notes: lis
             Running(os.getpid(), str(stack.state_dir), config, urls, stack.cli_env, ready=True)
         )
         say(banner(urls, stack.cli_env, str(stack.state_dir), config))
+        # from here on a part that dies is started again; the others carry on
+        supervisor = Supervisor(started, args.restart_delay, say)
         while not stopping:
-            for component in started:
-                component.check_running()
+            supervisor.tick(lambda: stopping)
             time.sleep(0.5)
         return 0
     except LaunchError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from stackwatch.cron import shortest_interval
@@ -120,3 +121,23 @@ FLOWS: tuple[FlowSpec, ...] = (
 )
 
 BY_NAME: dict[str, FlowSpec] = {spec.name: spec for spec in FLOWS}
+
+#: the check flows, each evaluating the rule group of its own name
+CHECK_FLOWS: tuple[str, ...] = tuple(spec.name for spec in FLOWS if spec.kind == "check")
+#: the flow that evaluates a group named after no flow, unless ``rules.flows`` names another
+DEFAULT_CHECK_FLOW = "threshold-alert-check"
+
+
+def evaluating_flow(group: str, assigned: Mapping[str, str]) -> str:
+    """The check flow that evaluates ``group``: the flow of its name, else the one
+    ``assigned`` (``rules.flows``) names, else ``threshold-alert-check``."""
+    if group in CHECK_FLOWS:
+        return group
+    return assigned.get(group, DEFAULT_CHECK_FLOW)
+
+
+def groups_of(flow: str, groups: Iterable[str], assigned: Mapping[str, str]) -> list[str]:
+    """The groups among ``groups`` that ``flow`` evaluates: its own first, then the others in
+    the order given."""
+    mine = [g for g in dict.fromkeys(groups) if evaluating_flow(g, assigned) == flow]
+    return sorted(mine, key=lambda g: g != flow)

@@ -10,10 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 
 from alerter.check import run_check
 from alerter.store import AlertStore
 from exporter.collectors.outbox import OutboxCollector
+from exporter.registry import build_registry
+from stackwatch.catalog import BY_NAME
 from stackwatch.config import Config
 from stackwatch.prometheus import PrometheusError
 from stackwatch.state_summary import read_state_summary
@@ -65,6 +68,20 @@ def test_a_real_scrape_serves_freshness_read_only_and_promtool_finds_nothing(
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert (lint.stdout + lint.stderr).strip() == ""
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+    # a group named after no flow: the interval of the flow that evaluates it
+    interval = 'stackwatch_rule_group_interval_seconds{group="%s"}'
+    assert value(text, interval % "k8s-health-check") == BY_NAME["k8s-health-check"].interval
+    assert value(text, interval % "databases") is None  # never evaluated: not served
+    with AlertStore(db) as store:
+        store.record_evaluation("databases", NOW, success=True)
+        store.record_evaluation("web", NOW, success=True)
+    assigned = OutboxCollector(db, interval=0.1, assigned={"web": "services-health-check"})
+    assigned.refresh()
+    text = generate_latest(build_registry({"outbox": assigned})).decode()
+    threshold = BY_NAME["threshold-alert-check"].interval
+    assert value(text, interval % "databases") == threshold
+    assert value(text, interval % "web") == BY_NAME["services-health-check"].interval
 
     # the next evaluation shows on a later scrape
     with AlertStore(db) as store:

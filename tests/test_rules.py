@@ -32,7 +32,7 @@ SHIPPED_GROUPS = {
         "MemoryPressureStall",
     },
     "docker-restart-monitor": {"ContainerRestarting", "ContainerUnhealthy"},
-    # for Prometheus only: no flow evaluates it
+    # named after no flow: threshold-alert-check evaluates it
     "stackwatch-watchdog": {"StackwatchChecksStale", "StackwatchOutboxStuck"},
     "k8s-health-check": {
         "KubeNodeNotReady",
@@ -194,7 +194,15 @@ def test_rules_check_command(
 
     monkeypatch.chdir(ROOT)
     assert main(["rules", "check", "rules/"]) == 0
-    assert capsys.readouterr().out.startswith("OK: 6 file(s), 6 group(s), 33 rule(s)")
+    lines = capsys.readouterr().out.splitlines()
+    # with no problem: each group and the flow that evaluates it
+    assert lines[0].split() == ["GROUP", "EVALUATED", "BY", "RULES", "FILES"]
+    assert lines[-1] == "OK: 6 file(s), 6 group(s), 33 rule(s)"
+    table = {line.split()[0]: line.split()[1:3] for line in lines[1:-1]}
+    assert table == {
+        **{name: [name, str(len(SHIPPED_GROUPS[name]))] for name in SHIPPED_GROUPS},
+        "stackwatch-watchdog": ["threshold-alert-check", "(default)"],
+    }
 
 
 def test_rules_check_reports_missing_files(

@@ -155,3 +155,43 @@ def test_health_answers_200_only_while_looks_are_recent() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_groups_named_after_no_flow_are_watched_at_their_flows_interval(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    config = _config(tmp_path, smtp_server)
+    more = tmp_path / "more.yml"
+    more.write_text(
+        "groups:\n"
+        "  - name: databases\n    rules:\n      - {alert: C, expr: 'vector(0) > 1'}\n"
+        "  - name: web\n    rules:\n      - {alert: D, expr: 'vector(0) > 1'}\n"
+    )
+    config = config.model_copy(
+        update={
+            "rules": config.rules.model_copy(
+                update={
+                    "paths": [*config.rules.paths, str(more)],
+                    "flows": {"web": "services-health-check"},
+                }
+            )
+        }
+    )
+    now = time.time()
+    with AlertStore(config.state.path) as store:
+        for group in ("system-health-check", "services-health-check", "databases", "web"):
+            store.record_evaluation(group, now, success=True)
+    watched = {w.group: w.interval for w in look(config, now=now + 60).watched}
+    assert watched == {
+        "system-health-check": BY_NAME["system-health-check"].interval,
+        "services-health-check": BY_NAME["services-health-check"].interval,
+        "web": BY_NAME["services-health-check"].interval,
+        "databases": BY_NAME["threshold-alert-check"].interval,
+    }
+    # each by its own flow's interval: after 3 x 10m web is stale, databases (15m) is not
+    stale = look(config, now=now + 3 * BY_NAME["services-health-check"].interval + 1)
+    assert [w.group for w in stale.decision.stale] == [
+        "system-health-check",
+        "services-health-check",
+        "web",
+    ]

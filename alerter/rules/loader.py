@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import glob
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -185,10 +185,9 @@ def load_rules(patterns: Iterable[str], *, check_promql: bool = False) -> RuleSe
 
     With ``check_promql`` the expressions are also parsed by ``promtool`` when it is installed.
     """
-    groups: list[RuleGroup] = []
     problems: list[RuleProblem] = []
     files = expand_paths(patterns)
-    seen_groups: dict[str, RuleGroup] = {}
+    seen_groups: dict[str, RuleGroup] = {}  # in the order first met
     exprs: list[Expression] = []
     for filename in files:
         try:
@@ -215,7 +214,7 @@ def load_rules(patterns: Iterable[str], *, check_promql: bool = False) -> RuleSe
         exprs.extend(loaded.exprs)
         for group in loaded.groups:
             first = seen_groups.get(group.name)
-            if first is not None:
+            if first is not None and filename in first.files:
                 problems.append(
                     RuleProblem(
                         filename,
@@ -226,12 +225,38 @@ def load_rules(patterns: Iterable[str], *, check_promql: bool = False) -> RuleSe
                     )
                 )
                 continue
-            seen_groups[group.name] = group
-            groups.append(group)
+            # the same name in another file is the same group: a file adds rules to it
+            seen_groups[group.name] = (
+                group if first is None else _merge(first, group, problems.append)
+            )
+    groups = list(seen_groups.values())
     if check_promql:
         groups = _without_bad_promql(groups, exprs, problems)
     problems.sort(key=lambda p: (p.file, p.line or 0))
     return RuleSet(tuple(groups), tuple(problems), tuple(files))
+
+
+def _identity(rule: Rule) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return rule.alert, tuple(sorted(rule.labels.items()))
+
+
+def _merge(group: RuleGroup, more: RuleGroup, report: Callable[[RuleProblem], None]) -> RuleGroup:
+    """``group`` with the rules another file adds to it; a rule with the alert name and labels
+    of one already in the group is reported and left out, as within one file."""
+    seen = {_identity(rule): rule for rule in group.rules}
+    added: list[Rule] = []
+    for rule in more.rules:
+        first = seen.get(_identity(rule))
+        if first is not None:
+            message = (
+                f"duplicate alert name in group {group.name!r} (first in {first.file}:"
+                f"{first.line}); give one of them different labels or another name"
+            )
+            report(RuleProblem(rule.file, rule.line, rule.alert, message, group.name))
+            continue
+        seen[_identity(rule)] = rule
+        added.append(rule)
+    return replace(group, rules=(*group.rules, *added), more_files=(*group.more_files, more.file))
 
 
 def _without_bad_promql(
@@ -241,8 +266,6 @@ def _without_bad_promql(
     problems.extend(problem for problem, _ in bad)
     broken = {(e.file, e.rule_line) for _, e in bad}
     return [
-        RuleGroup(
-            g.name, tuple(r for r in g.rules if (r.file, r.line) not in broken), g.file, g.line
-        )
+        replace(g, rules=tuple(r for r in g.rules if (r.file, r.line) not in broken))
         for g in groups
     ]

@@ -23,12 +23,19 @@ class Rule:
 
 @dataclass(frozen=True)
 class RuleGroup:
-    """A group of rules: evaluated together by the check flow of the same name."""
+    """A group of rules, evaluated together by one check flow (see ``stackwatch.catalog``).
+    The same name in several files is one group: ``file`` and ``line`` are where it is first
+    defined, ``more_files`` the files that add rules to it."""
 
     name: str
     rules: tuple[Rule, ...]
     file: str = ""
     line: int = 0
+    more_files: tuple[str, ...] = ()
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (self.file, *self.more_files)
 
 
 @dataclass(frozen=True)

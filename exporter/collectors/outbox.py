@@ -30,7 +30,7 @@ stayed locked, or the read hangs), fails the collector.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +39,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from exporter.collectors.base import Collector
 from exporter.errors import ExporterError
 from exporter.refresh import RefreshLoop
-from stackwatch.catalog import FLOWS
+from stackwatch.catalog import BY_NAME, FLOWS, evaluating_flow
 from stackwatch.config import Config
 from stackwatch.state_summary import (
     OUTBOX_STATES,
@@ -72,9 +72,15 @@ class OutboxCollector(Collector):
     name = "outbox"
 
     def __init__(
-        self, path: Path, *, interval: float = REFRESH_INTERVAL, max_age: float = MAX_AGE
+        self,
+        path: Path,
+        *,
+        interval: float = REFRESH_INTERVAL,
+        max_age: float = MAX_AGE,
+        assigned: Mapping[str, str] | None = None,
     ) -> None:
         self.path = Path(path)
+        self.assigned = dict(assigned or {})  # rules.flows: which flow evaluates which group
         self.max_age = max_age
         # one tuple, replaced whole: a scrape never sees a reading with another one's error
         self._state: tuple[_Reading | None, str | None, str | None] = (None, None, None)
@@ -82,7 +88,7 @@ class OutboxCollector(Collector):
 
     @classmethod
     def from_config(cls, config: Config) -> OutboxCollector:
-        return cls(config.state.path)
+        return cls(config.state.path, assigned=config.rules.flows)
 
     def start(self) -> None:
         self._loop.start()
@@ -128,10 +134,10 @@ class OutboxCollector(Collector):
                 "When the oldest mail still queued was queued, in unixtime; absent when none is.",
                 value=summary.oldest_queued,
             )
-        yield from _freshness(reading.summary)
+        yield from _freshness(reading.summary, self.assigned)
 
 
-def _freshness(summary: StateSummary) -> Iterator[Metric]:
+def _freshness(summary: StateSummary, assigned: Mapping[str, str]) -> Iterator[Metric]:
     evaluated = GaugeMetricFamily(
         "stackwatch_rule_group_last_evaluation_timestamp_seconds",
         "When the alerter last evaluated the rule group, in unixtime.",
@@ -153,9 +159,10 @@ def _freshness(summary: StateSummary) -> Iterator[Metric]:
         "interval in the flow catalogue.",
         labels=["group"],
     )
-    for spec in FLOWS:
-        if spec.kind == "check":
-            interval.add_metric([spec.name], spec.interval)
+    checks = [spec.name for spec in FLOWS if spec.kind == "check"]
+    # each check flow's own group, and each other group evaluated: its flow's interval
+    for group in dict.fromkeys([*checks, *summary.groups]):
+        interval.add_metric([group], BY_NAME[evaluating_flow(group, assigned)].interval)
     flows = GaugeMetricFamily(
         "stackwatch_flow_last_success_timestamp_seconds",
         "When a run of the flow last completed, in unixtime.",

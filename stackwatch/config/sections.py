@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
 
+from stackwatch.catalog import CHECK_FLOWS
 from stackwatch.config.base import BasicAuth, Interval, Secret, StatusCode, Timeout, _Model
 from stackwatch.config.cleanup import (
     CleanupConfig,
@@ -190,6 +192,12 @@ class FlappingConfig(_Model):
     settle: Annotated[Duration, between("1s", "1d")] = 1800.0
 
 
+def _check_flow(value: str) -> str:
+    if value not in CHECK_FLOWS:
+        raise ValueError(f"unknown check flow {value!r}: expected one of {', '.join(CHECK_FLOWS)}")
+    return value
+
+
 class RulesConfig(_Model):
     paths: list[str] = Field(
         default_factory=default_rule_paths,
@@ -200,6 +208,22 @@ class RulesConfig(_Model):
     send_resolved: bool = True
     templates_dir: Path | None = None
     flapping: FlappingConfig = FlappingConfig()
+    # a group named after no flow is evaluated by threshold-alert-check unless named here
+    flows: dict[str, Annotated[str, AfterValidator(_check_flow)]] = Field(
+        default_factory=dict,
+        description="rule group -> the check flow that evaluates it, for groups not named "
+        "after a flow (default threshold-alert-check)",
+    )
+
+    @field_validator("flows")
+    @classmethod
+    def _not_a_flows_own(cls, value: dict[str, str]) -> dict[str, str]:
+        moved = [g for g, flow in value.items() if g in CHECK_FLOWS and flow != g]
+        if moved:
+            raise ValueError(
+                f"group {moved[0]!r} is named after a check flow, which always evaluates it"
+            )
+        return value
 
 
 class StateConfig(_Model):
