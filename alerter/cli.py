@@ -14,7 +14,7 @@ from alerter import watchdog_cli
 from alerter.errors import AlerterError
 from alerter.model import FIRING, PENDING, STATES
 from alerter.silences import parse_silence_id, silence_duration
-from stackwatch.catalog import CHECK_FLOWS, evaluating_flow
+from stackwatch.catalog import BUILTIN_ASSIGNMENTS, CHECK_FLOWS, NOT_EVALUATED, evaluating_flow
 from stackwatch.config import load_config
 from stackwatch.format import format_duration
 
@@ -206,8 +206,8 @@ def rules_check_command(args: argparse.Namespace) -> int:
     defined = {g.name for g in ruleset.groups}
     notes = [
         f"note: rules.flows names group {group!r}, which no rule file here defines"
-        for group in config.rules.flows
-        if group not in defined
+        for group, flow in config.rules.flows.items()
+        if group not in defined and BUILTIN_ASSIGNMENTS.get(group) != flow
     ]
     # problems alone when there are any, one per line as editors read them
     if ruleset.groups and not ruleset.problems:
@@ -227,11 +227,20 @@ def rules_check_command(args: argparse.Namespace) -> int:
 
 def _group_table(ruleset: RuleSet, assigned: Mapping[str, str]) -> str:
     """Each group, the check flow that evaluates it, its rule count and its files."""
+
+    def chosen(group: str) -> bool:  # by its name or by the configuration, not by default
+        return group in CHECK_FLOWS or (
+            group in assigned and BUILTIN_ASSIGNMENTS.get(group) != assigned[group]
+        )
+
+    def flow(group: str) -> str:
+        name = evaluating_flow(group, assigned)
+        return "none (for Prometheus)" if name == NOT_EVALUATED else name
+
     rows = [
         [
             group.name,
-            evaluating_flow(group.name, assigned)
-            + ("" if group.name in CHECK_FLOWS or group.name in assigned else " (default)"),
+            flow(group.name) + ("" if chosen(group.name) else " (default)"),
             str(len(group.rules)),
             ", ".join(group.files),
         ]

@@ -126,11 +126,19 @@ BY_NAME: dict[str, FlowSpec] = {spec.name: spec for spec in FLOWS}
 CHECK_FLOWS: tuple[str, ...] = tuple(spec.name for spec in FLOWS if spec.kind == "check")
 #: the flow that evaluates a group named after no flow, unless ``rules.flows`` names another
 DEFAULT_CHECK_FLOW = "threshold-alert-check"
+#: ``rules.flows`` value of a group that no flow evaluates: its rules are for a Prometheus
+#: that loads ``rules/`` and routes to an Alertmanager
+NOT_EVALUATED = "none"
+#: ``rules.flows`` entries that hold unless the configuration names the group itself: the
+#: watchdog's group repeats what ``stackwatch watchdog`` mails, and cannot mail that the
+#: outbox is stuck through the outbox
+BUILTIN_ASSIGNMENTS: dict[str, str] = {"stackwatch-watchdog": NOT_EVALUATED}
 
 
 def evaluating_flow(group: str, assigned: Mapping[str, str]) -> str:
     """The check flow that evaluates ``group``: the flow of its name, else the one
-    ``assigned`` (``rules.flows``) names, else ``threshold-alert-check``."""
+    ``assigned`` (``rules.flows``) names, else ``threshold-alert-check``; ``none`` for a group
+    that no flow evaluates."""
     if group in CHECK_FLOWS:
         return group
     return assigned.get(group, DEFAULT_CHECK_FLOW)

@@ -17,9 +17,6 @@ from stackwatch.catalog import evaluating_flow
 from stackwatch.cli import main
 from stackwatch.config import load_config
 from tests.support.prometheus import PrometheusServer
-from tests.test_flow_failures import prometheus
-
-__all__ = ["prometheus"]  # the fixture, used by name
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "rules"
@@ -91,13 +88,9 @@ def test_a_group_in_two_files_is_one_group_and_a_repeated_rule_is_reported(
     # which flow evaluates which group
     assigned = config.rules.flows
     assert evaluating_flow("databases", assigned) == "threshold-alert-check"
-    assert evaluating_flow("stackwatch-watchdog", assigned) == "threshold-alert-check"
+    assert evaluating_flow("stackwatch-watchdog", assigned) == "none"  # for Prometheus only
     assert evaluating_flow("web", assigned) == "services-health-check"
-    assert flow_groups(config, "threshold-alert-check") == [
-        "threshold-alert-check",
-        "stackwatch-watchdog",
-        "databases",
-    ]
+    assert flow_groups(config, "threshold-alert-check") == ["threshold-alert-check", "databases"]
     assert flow_groups(config, "services-health-check") == ["services-health-check", "web"]
     assert flow_groups(config, "k8s-health-check") == ["k8s-health-check"]
 
@@ -126,8 +119,10 @@ def test_rules_check_and_flows_list_show_which_flow_evaluates_each_group(
         str(user),
     ]
     assert table["databases"].split() == ["threshold-alert-check", "(default)", "1", str(user)]
-    assert table["stackwatch-watchdog"].split()[:3] == [
-        "threshold-alert-check",
+    assert table["stackwatch-watchdog"].split()[:5] == [
+        "none",
+        "(for",
+        "Prometheus)",
         "(default)",
         "2",
     ]
@@ -137,10 +132,7 @@ def test_rules_check_and_flows_list_show_which_flow_evaluates_each_group(
     assert main(["flows", "list", "--config", str(config)]) == 0
     listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert listed["FLOW"].split()[:5] == ["FLOW", "SCHEDULE", "(UTC)", "RULE", "GROUPS"]
-    assert (
-        "*/15 * * * *    threshold-alert-check, stackwatch-watchdog, databases  "
-        in (listed["threshold-alert-check"])
-    )
+    assert "*/15 * * * *    threshold-alert-check, databases  " in (listed["threshold-alert-check"])
     assert " services-health-check, web " in listed["services-health-check"]
     assert listed["daily-summary-report"].split()[6] == "-"
 
@@ -154,8 +146,31 @@ def test_an_unknown_flow_in_rules_flows_names_file_line_and_field(
     assert capsys.readouterr().err.splitlines()[0] == (
         f"stackwatch: {config}:3: rules.flows.databases: unknown check flow 'database-check': "
         "expected one of system-health-check, services-health-check, threshold-alert-check, "
-        "docker-restart-monitor, k8s-health-check"
+        "docker-restart-monitor, k8s-health-check, or 'none' for a group no flow evaluates"
     )
+
+
+def test_the_watchdog_group_is_for_prometheus_unless_rules_flows_gives_it_a_flow(
+    tmp_path: Path,
+) -> None:
+    """Its alerts repeat what ``stackwatch watchdog`` mails, and one of them is about the
+    outbox that its own mail would wait in: no flow evaluates it, unless the user says so."""
+    config = tmp_path / "stackwatch.yml"
+    config.write_text(f'rules:\n  paths: ["{SHIPPED}/*.yml"]\n  flows: {{databases: none}}\n')
+    default = load_config(config)
+    assert default.rules.flows == {"stackwatch-watchdog": "none", "databases": "none"}
+    assert "stackwatch-watchdog" not in flow_groups(default, "threshold-alert-check")
+    assert "databases" not in flow_groups(default, "threshold-alert-check")
+
+    config.write_text(
+        f'rules:\n  paths: ["{SHIPPED}/*.yml"]\n'
+        "  flows: {stackwatch-watchdog: threshold-alert-check}\n"
+    )
+    chosen = load_config(config)
+    assert flow_groups(chosen, "threshold-alert-check") == [
+        "threshold-alert-check",
+        "stackwatch-watchdog",
+    ]
 
 
 @pytest.mark.integration

@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from stackwatch.catalog import CHECK_FLOWS
+from stackwatch.catalog import BUILTIN_ASSIGNMENTS, CHECK_FLOWS, NOT_EVALUATED
 from stackwatch.config.base import BasicAuth, Interval, Secret, StatusCode, Timeout, _Model
 from stackwatch.config.cleanup import (
     CleanupConfig,
@@ -193,8 +193,11 @@ class FlappingConfig(_Model):
 
 
 def _check_flow(value: str) -> str:
-    if value not in CHECK_FLOWS:
-        raise ValueError(f"unknown check flow {value!r}: expected one of {', '.join(CHECK_FLOWS)}")
+    if value not in (*CHECK_FLOWS, NOT_EVALUATED):
+        raise ValueError(
+            f"unknown check flow {value!r}: expected one of {', '.join(CHECK_FLOWS)}, "
+            f"or {NOT_EVALUATED!r} for a group no flow evaluates"
+        )
     return value
 
 
@@ -210,9 +213,10 @@ class RulesConfig(_Model):
     flapping: FlappingConfig = FlappingConfig()
     # a group named after no flow is evaluated by threshold-alert-check unless named here
     flows: dict[str, Annotated[str, AfterValidator(_check_flow)]] = Field(
-        default_factory=dict,
+        default_factory=lambda: dict(BUILTIN_ASSIGNMENTS),
         description="rule group -> the check flow that evaluates it, for groups not named "
-        "after a flow (default threshold-alert-check)",
+        "after a flow (default threshold-alert-check; 'none': no flow evaluates it; "
+        "stackwatch-watchdog is 'none' unless named here)",
     )
 
     @field_validator("flows")
@@ -223,7 +227,7 @@ class RulesConfig(_Model):
             raise ValueError(
                 f"group {moved[0]!r} is named after a check flow, which always evaluates it"
             )
-        return value
+        return {**BUILTIN_ASSIGNMENTS, **value}
 
 
 class StateConfig(_Model):
