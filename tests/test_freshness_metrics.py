@@ -82,6 +82,15 @@ def test_a_real_scrape_serves_freshness_read_only_and_promtool_finds_nothing(
     threshold = BY_NAME["threshold-alert-check"].interval
     assert value(text, interval % "databases") == threshold
     assert value(text, interval % "web") == BY_NAME["services-health-check"].interval
+    # a group evaluated once and no longer (rules.flows: none): no interval, so never stale
+    with AlertStore(db) as store:
+        store.record_evaluation("stackwatch-watchdog", NOW - 86400, success=True)
+    unevaluated = OutboxCollector.from_config(Config.model_validate({"state": {"path": str(db)}}))
+    unevaluated.refresh()
+    text = generate_latest(build_registry({"outbox": unevaluated})).decode()
+    assert value(text, 'stackwatch_scrape_collector_success{collector="outbox"}') == 1
+    assert value(text, interval % "stackwatch-watchdog") is None
+    assert value(text, interval % "databases") == threshold
 
     # the next evaluation shows on a later scrape
     with AlertStore(db) as store:

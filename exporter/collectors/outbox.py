@@ -160,9 +160,12 @@ def _freshness(summary: StateSummary, assigned: Mapping[str, str]) -> Iterator[M
         labels=["group"],
     )
     checks = [spec.name for spec in FLOWS if spec.kind == "check"]
-    # each check flow's own group, and each other group evaluated: its flow's interval
+    # each check flow's own group, and each other group evaluated: its flow's interval; none
+    # for a group no flow evaluates now (``rules.flows: none``), which is then never stale
     for group in dict.fromkeys([*checks, *summary.groups]):
-        interval.add_metric([group], BY_NAME[evaluating_flow(group, assigned)].interval)
+        spec = BY_NAME.get(evaluating_flow(group, assigned))
+        if spec is not None:
+            interval.add_metric([group], spec.interval)
     flows = GaugeMetricFamily(
         "stackwatch_flow_last_success_timestamp_seconds",
         "When a run of the flow last completed, in unixtime.",
