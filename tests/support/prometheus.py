@@ -109,9 +109,13 @@ class PrometheusServer:
         assert self.process is not None
         self.process.send_signal(signal.SIGHUP)
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant query, evaluated now or ``at`` a Unix time."""
+        params: dict[str, str | float] = {"query": expr}
+        if at is not None:
+            params["time"] = at
         response = requests.get(
-            f"{self.url}/api/v1/query", params={"query": expr}, timeout=10, auth=self.basic_auth
+            f"{self.url}/api/v1/query", params=params, timeout=10, auth=self.basic_auth
         )
         response.raise_for_status()
         result: list[dict[str, Any]] = response.json()["data"]["result"]
