@@ -275,3 +275,47 @@ def test_a_stopped_container_takes_its_usage_series_with_it(
         "the series to go",
     )
     assert read(registry, "container_state_status", container, status="exited") == 1.0
+
+
+def test_containers_sharing_a_network_namespace_both_show_its_traffic(
+    dockerd: DockerDaemon, cleanup: list[Any], registry: CollectorRegistry
+) -> None:
+    """``--network container:<first>``: one namespace, read once a scrape, shown for both."""
+    script = (
+        "mkdir /tmp/www; dd if=/dev/zero of=/tmp/www/f bs=1000 count=2000; "
+        "httpd -p 127.0.0.1:8000 -h /tmp/www; while [ ! -e /tmp/go ]; do sleep 0.1; done; "
+        "wget -q -O /dev/null http://127.0.0.1:8000/f; sleep 1000"
+    )
+    first = dockerd.run(["sh", "-c", script], name=unique("netns"))
+    cleanup.append(first)
+    second = dockerd.run(
+        ["sleep", "1000"], name=unique("netns-peer"), network_mode=f"container:{first.id}"
+    )
+    cleanup.append(second)
+    for container in (first, second):
+        wait_for(
+            lambda c=container: present(
+                read(registry, "container_network_receive_bytes_total", c, interface="lo")
+            ),
+            20,
+            "lo counters",
+        )
+    first.exec_run(["touch", "/tmp/go"])
+
+    def both_served() -> tuple[float, float] | None:
+        registry_values = [
+            read(registry, "container_network_transmit_bytes_total", c, interface="lo")
+            for c in (first, second)
+        ]
+        values = [v or 0 for v in registry_values]
+        return (values[0], values[1]) if min(values) >= 2_000_000 else None
+
+    wait_for(both_served, within(20), "2 MB over the shared lo, shown for both containers")
+    # one scrape: the same namespace, the same counters under each container's labels
+    scrape = {
+        s.labels["id"]: s.value
+        for family in registry.collect()
+        for s in family.samples
+        if s.name == "container_network_transmit_bytes_total" and s.labels["interface"] == "lo"
+    }
+    assert scrape[first.id] == scrape[second.id]

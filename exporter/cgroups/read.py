@@ -75,6 +75,8 @@ class CgroupReader:
         self.clock_ticks = clock_ticks or os.sysconf("SC_CLK_TCK")
         # (container id, pid) -> controller -> cgroup folder ("" for v2's one hierarchy)
         self._paths: dict[tuple[str, int], dict[str, str]] = {}
+        # (container id, pid) -> its network namespace (device, inode), None if unknown
+        self._netns: dict[tuple[str, int], tuple[int, int] | None] = {}
         self._devices: dict[str, str] = {}
         # Each container's files stay open between scrapes and are re-read with pread at
         # offset 0: one system call per file instead of three, and no path lookup. Half the
@@ -90,6 +92,7 @@ class CgroupReader:
     def forget_except(self, keys: set[tuple[str, int]]) -> None:
         """Drop cached cgroup paths and open files of containers no longer running."""
         self._paths = {k: v for k, v in self._paths.items() if k in keys}
+        self._netns = {k: v for k, v in self._netns.items() if k in keys}
         for key in [k for k in self._fds if k not in keys]:
             self._close_files(key)
 
@@ -171,8 +174,36 @@ class CgroupReader:
             self._devices[device] = name
         return name
 
-    def read(self, container_id: str, pid: int, unified: bool) -> Usage | None:
-        """A container's usage, or None when its process is gone."""
+    def network_namespace(self, container_id: str, pid: int) -> tuple[int, int] | None:
+        """The (device, inode) of a container's network namespace, cached; None if unknown.
+
+        A process's namespace is fixed when it starts, so the cache per container and PID
+        holds; containers started with ``--network container:<other>`` share one.
+        """
+        key = (container_id, pid)
+        if key in self._netns:
+            return self._netns[key]
+        try:
+            stat = Path(self.proc, str(pid), "ns", "net").stat()
+        except OSError:  # absent (a fake tree), or not ours to see: read it per container
+            namespace = None
+        else:
+            namespace = (stat.st_dev, stat.st_ino)
+        self._netns[key] = namespace
+        return namespace
+
+    def read(
+        self,
+        container_id: str,
+        pid: int,
+        unified: bool,
+        networks: dict[tuple[int, int], dict[str, NetDev]] | None = None,
+    ) -> Usage | None:
+        """A container's usage, or None when its process is gone.
+
+        ``networks`` holds the interfaces of the namespaces read so far in this scrape:
+        containers sharing a network namespace read its ``net/dev`` once.
+        """
         paths = self.locate(container_id, pid, unified)
         if paths is None:
             return None
@@ -183,9 +214,18 @@ class CgroupReader:
                 self._read_v2(read, paths[""], usage)
         else:
             self._read_v1(read, paths, usage)
+        if networks is None:
+            networks = {}
+        namespace = self.network_namespace(container_id, pid)
+        shared = networks.get(namespace) if namespace is not None else None
+        if shared is not None:
+            usage.network = shared
+            return usage
         net = read(f"{self.proc}/{pid}/net/dev")
         if net is not None:
             usage.network = parse_net_dev(net)
+            if namespace is not None:
+                networks[namespace] = usage.network
         return usage
 
     def _io(self, devices: dict[str, tuple[int, int]], usage: Usage) -> None:
