@@ -292,14 +292,14 @@ def test_containers_sharing_a_network_namespace_both_show_its_traffic(
         ["sleep", "1000"], name=unique("netns-peer"), network_mode=f"container:{first.id}"
     )
     cleanup.append(second)
-    for container in (first, second):
-        wait_for(
-            lambda c=container: present(
-                read(registry, "container_network_receive_bytes_total", c, interface="lo")
-            ),
-            20,
-            "lo counters",
+
+    def lo_received(container: Any) -> tuple[float] | None:
+        return present(
+            read(registry, "container_network_receive_bytes_total", container, interface="lo")
         )
+
+    wait_for(lambda: lo_received(first), 20, "lo counters of the first")
+    wait_for(lambda: lo_received(second), 20, "lo counters of the second")
     first.exec_run(["touch", "/tmp/go"])
 
     def both_served() -> tuple[float, float] | None:

@@ -97,7 +97,7 @@ def hosts(dockerd: DockerDaemon, tmp_path: Path) -> Iterator[dict[str, str]]:
         ):
             down = f"http://127.0.0.1:{free_port()}/health"
             common = {"exporter": {"probe_interval": "1s"}}
-            configs = {
+            configs: dict[str, dict[str, Any]] = {
                 "docker": {
                     **common,
                     "services": [
