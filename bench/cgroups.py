@@ -27,6 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchlib import percentile  # noqa: E402
+
 from exporter.collectors.cgroups import CgroupsCollector  # noqa: E402
 from exporter.containers.model import Container, Inspected  # noqa: E402
 from exporter.containers.view import ContainerView  # noqa: E402
@@ -95,11 +97,6 @@ def fake_tree(root: Path, version: str, count: int) -> list[Container]:
             shutil.copy(source / "proc/31797/net/dev", proc / "net" / "dev")
         containers.append(container(number, cid, pid))
     return containers
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def measure(root: Path, containers: list[Container], scrapes: int) -> tuple[str, ...]:

@@ -37,6 +37,8 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchlib import percentile  # noqa: E402
+
 from exporter.collectors.docker import DockerCollector  # noqa: E402
 from exporter.collectors.kubernetes import KubernetesCollector  # noqa: E402
 from exporter.registry import build_registry  # noqa: E402
@@ -54,11 +56,6 @@ from tests.test_kubernetes_collector import (  # noqa: E402
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def timed(call: Callable[[], object], count: int) -> tuple[list[float], list[float]]:

@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import cgroups as cgroups_bench  # noqa: E402
+from benchlib import rss_mb, wait_up  # noqa: E402
 
 from tests.support.http import LocalServer, fixed  # noqa: E402
 from tests.support.procs import free_port  # noqa: E402
@@ -52,27 +53,6 @@ def ms(seconds: float) -> str:
 def cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     return float(times.user + times.system)
-
-
-def vmrss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise SystemExit(f"no VmRSS for {pid}")
-
-
-def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{proc.args} exited with {proc.returncode}")
-        try:
-            if requests.get(url, timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} not up after {timeout}s")
 
 
 @contextmanager
@@ -241,7 +221,7 @@ def rss_of(config: Path, warmups: int, arenas: str | None) -> tuple[list[str], l
         text = ""
         for _ in range(warmups):
             text = session.get(url, timeout=60).text
-        rss = vmrss_mb(proc.pid)
+        rss = rss_mb(proc.pid)
     return [str(series(text)), f"{rss:.1f} MB", ""], failing(text)
 
 

@@ -18,6 +18,7 @@ case "${1:-}" in
       [busybox]=busybox-static
       [docker-compose]=docker-compose
       [prometheus-alertmanager]=prometheus-alertmanager
+      [victoria-metrics]=victoria-metrics
       [/usr/share/prometheus-node-exporter-collectors/directory-size.sh]=prometheus-node-exporter-collectors
     )
     ;;

@@ -287,6 +287,40 @@ def test_kept_open_files_show_new_values_and_close_with_their_container(tmp_path
     assert len(list(Path("/proc/self/fd").iterdir())) < open_files  # its files were closed
 
 
+def test_parsed_files_show_new_values_after_unchanged_scrapes(tmp_path: Path) -> None:
+    """A file's parse is reused only while its bytes are the same: each change shows."""
+    root = tmp_path / "root"
+    shutil.copytree(FIXTURES / "v2", root, symlinks=True)
+    registry = registry_for(root, [container(V2_ID, "web", 4242)])
+    web = labels(V2_ID, "web")
+    eth0 = {**web, "interface": "eth0"}
+    disk = {**web, "device": "/dev/nvme0n1"}
+    cpu = {**web, "cpu": "total"}
+    folder = root / f"sys/fs/cgroup/system.slice/docker-{V2_ID}.scope"
+    for _ in range(2):  # the second scrape reuses every parse
+        assert registry.get_sample_value("container_network_receive_bytes_total", eth0) == 5826104
+        assert registry.get_sample_value("container_fs_reads_bytes_total", disk) == 20971520
+    net = root / "proc/4242/net/dev"
+    net.write_text(net.read_text().replace("5826104", "5826999"))
+    io = folder / "io.stat"
+    io.write_text(io.read_text().replace("rbytes=20971520", "rbytes=20975616"))
+    (folder / "cpu.stat").write_text("usage_usec 9000000\nuser_usec 6000000\nsystem_usec 3000000\n")
+    (folder / "memory.events").write_text("low 0\nhigh 0\nmax 5\noom 2\noom_kill 2\n")
+    stat = folder / "memory.stat"
+    before = registry.get_sample_value("container_memory_working_set_bytes", web)
+    assert before is not None
+    inactive = next(
+        line for line in stat.read_text().splitlines() if line.startswith("inactive_file ")
+    )
+    number = int(inactive.split()[1])
+    stat.write_text(stat.read_text().replace(inactive, f"inactive_file {number + 4096}"))
+    assert registry.get_sample_value("container_network_receive_bytes_total", eth0) == 5826999
+    assert registry.get_sample_value("container_fs_reads_bytes_total", disk) == 20975616
+    assert registry.get_sample_value("container_cpu_usage_seconds_total", cpu) == 9.0
+    assert registry.get_sample_value("container_oom_events_total", web) == 2
+    assert registry.get_sample_value("container_memory_working_set_bytes", web) == before - 4096
+
+
 def test_a_process_in_the_root_cgroup_is_not_given_the_hosts_usage(tmp_path: Path) -> None:
     root = tmp_path / "root"
     shutil.copytree(FIXTURES / "v2", root, symlinks=True)

@@ -359,3 +359,29 @@ def test_a_failing_part_is_logged_once_and_its_recovery_too(
         "node collector softnet failed: ValueError: 2 columns in softnet_stat, at least 9 expected",
         "node collector softnet recovered",
     ]
+
+
+@pytest.mark.parametrize(
+    ("collector", "source"),
+    [
+        ("netdev", "proc/net/dev"),
+        ("netstat", "proc/net/netstat"),
+        ("sockstat", "proc/net/sockstat"),
+        ("softnet", "proc/net/softnet_stat"),
+        ("arp", "proc/net/arp"),
+        ("bonding", "sys/class/net/bonding_masters"),
+    ],
+)
+def test_a_source_present_but_unreadable_fails_its_collector_alone(
+    tmp_path: Path, collector: str, source: str
+) -> None:
+    """Absent means "nothing to export"; a file there that cannot be read is a failure, as
+    node_exporter reports it, not a silent empty answer."""
+    root = make_root(tmp_path)
+    path = root / source
+    path.unlink(missing_ok=True)
+    path.mkdir(parents=True)  # reading it fails with EISDIR, for root too
+    reg = registry(root)
+    assert success(reg, collector) == 0
+    others = [name for name in NETWORK if name != collector]
+    assert [success(reg, name) for name in others] == [1] * len(others)

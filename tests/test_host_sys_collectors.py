@@ -30,6 +30,7 @@ from exporter.procfs.diskstats import parse_diskstats, parse_udev_properties
 from exporter.procfs.os_release import parse_os_release, version_number
 from exporter.procfs.selinux import parse_selinux_config
 from exporter.procfs.stat import parse_stat
+from exporter.sysfs.dmi import dmi_labels
 
 ROOT = Path(__file__).parent / "fixtures" / "hostsys" / "root"
 STAT = Path(__file__).parent / "fixtures" / "proc" / "stat"
@@ -176,6 +177,25 @@ def test_cpufreq_skips_a_file_only_root_reads() -> None:
         shutil.copytree(ROOT, root)
         (root / "sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_cur_freq").chmod(0o400)
         assert _unprivileged(lambda: _cpu0_hertz(root)) == "None"
+    finally:
+        shutil.rmtree(base)
+
+
+def test_dmi_leaves_out_a_file_only_root_reads_and_fails_on_one_it_cannot_read_at_all() -> None:
+    """``product_serial`` is 0400 on real hosts: left out for other users, as node_exporter
+    does; an attribute that is there but fails for everyone (a folder: EISDIR) is an error."""
+    base = Path(tempfile.mkdtemp(prefix="stackwatch-dmi-"))
+    try:
+        base.chmod(0o755)
+        folder = base / "sys" / "class" / "dmi" / "id"
+        folder.mkdir(parents=True)
+        (folder / "sys_vendor").write_text("QEMU\n")
+        (folder / "product_serial").write_text("SN-1\n")
+        (folder / "product_serial").chmod(0o400)
+        assert _unprivileged(lambda: repr(dmi_labels(base / "sys"))) == "{'system_vendor': 'QEMU'}"
+        (folder / "board_name").mkdir()
+        with pytest.raises(IsADirectoryError):
+            dmi_labels(base / "sys")
     finally:
         shutil.rmtree(base)
 

@@ -116,6 +116,7 @@ def test_make_test_adds_what_the_tests_need(machine: dict[str, Path]) -> None:
         "busybox-static",
         "docker-compose",
         "prometheus-alertmanager",
+        "victoria-metrics",
     }
 
 

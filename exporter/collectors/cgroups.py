@@ -27,6 +27,7 @@ from pathlib import Path
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
+from exporter.cgroups.parse import NetDev
 from exporter.cgroups.read import CgroupReader
 from exporter.collectors.base import Collector
 from exporter.collectors.docker import series_labels
@@ -211,11 +212,12 @@ class CgroupsCollector(Collector):
         with self._lock:
             unified = self.reader.unified()
             running = {(c.id, c.inspected.pid) for c in containers if c.state == "running"}
+            networks: dict[tuple[int, int], dict[str, NetDev]] = {}  # one read per namespace
             for container in containers:
                 pid = container.inspected.pid
                 if container.state != "running" or pid <= 0:
                     continue
-                usage = self.reader.read(container.id, pid, unified)
+                usage = self.reader.read(container.id, pid, unified, networks)
                 if usage is None:
                     continue  # exited since the view was read
                 labels = self._labels.get(container.id)

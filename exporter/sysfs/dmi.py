@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter.sysfs.files import read_optional
+from exporter.sysfs.files import ROOT_ONLY, read_optional
 
 # node_exporter's label for each attribute file, in its order.
 LABELS = {
@@ -39,5 +39,5 @@ def dmi_labels(sys: Path) -> dict[str, str] | None:
     folder = sys / "class" / "dmi" / "id"
     if not folder.is_dir():
         return None
-    values = {label: read_optional(folder / name) for name, label in LABELS.items()}
+    values = {label: read_optional(folder / name, ROOT_ONLY) for name, label in LABELS.items()}
     return {label: value for label, value in values.items() if value is not None}

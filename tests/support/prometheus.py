@@ -37,6 +37,7 @@ class PrometheusServer:
         rule_files: Sequence[str] = (),
         retention: str = "1h",
         basic_auth: tuple[str, str] | None = None,
+        remote_write: Sequence[str] = (),
     ) -> None:
         self.binary = require_binary("prometheus", "prometheus")
         self.workdir = workdir
@@ -53,6 +54,8 @@ class PrometheusServer:
         # (user, password): its web config asks every client for them, as a secured one does
         self.basic_auth = basic_auth
         self.web_config = workdir / "web.yml"
+        # URLs it remote-writes every sample to (a long-term store), sent within a second
+        self.remote_write = list(remote_write)
 
     def write_config(self) -> None:
         config: dict[str, Any] = {
@@ -70,6 +73,9 @@ class PrometheusServer:
         }
         if self.rule_files:
             config["rule_files"] = self.rule_files
+        if self.remote_write:
+            queue = {"batch_send_deadline": "1s", "min_backoff": "100ms", "max_backoff": "1s"}
+            config["remote_write"] = [{"url": u, "queue_config": queue} for u in self.remote_write]
         self.config_path.write_text(yaml.safe_dump(config))
         if self.basic_auth is not None:
             user, password = self.basic_auth
@@ -109,9 +115,13 @@ class PrometheusServer:
         assert self.process is not None
         self.process.send_signal(signal.SIGHUP)
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant query, evaluated now or ``at`` a Unix time."""
+        params: dict[str, str | float] = {"query": expr}
+        if at is not None:
+            params["time"] = at
         response = requests.get(
-            f"{self.url}/api/v1/query", params={"query": expr}, timeout=10, auth=self.basic_auth
+            f"{self.url}/api/v1/query", params=params, timeout=10, auth=self.basic_auth
         )
         response.raise_for_status()
         result: list[dict[str, Any]] = response.json()["data"]["result"]

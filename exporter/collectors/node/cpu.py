@@ -13,9 +13,9 @@ from pathlib import Path
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
 from exporter.collectors.node.base import NodeCollector, ProcFiles
-from exporter.collectors.node.optional import read_optional
 from exporter.procfs.stat import parse_stat
 from exporter.procfs.sysctl import parse_uint
+from exporter.sysfs.files import read_text
 
 
 class CpuCollector(NodeCollector):
@@ -55,11 +55,11 @@ class CpuCollector(NodeCollector):
         cores: dict[tuple[str, str], int] = {}
         for package, core, throttle in self.throttled_cpus():
             if (package, core) not in cores:
-                count = read_optional(throttle / "core_throttle_count")
+                count = read_text(throttle / "core_throttle_count")
                 if count is not None:
                     cores[package, core] = parse_uint(count)
             if package not in packages:
-                count = read_optional(throttle / "package_throttle_count")
+                count = read_text(throttle / "package_throttle_count")
                 if count is not None:
                     packages[package] = parse_uint(count)
         if packages:
@@ -87,8 +87,8 @@ class CpuCollector(NodeCollector):
         if self._throttled is None:
             self._throttled = []
             for path in sorted(self.cpus.glob("cpu[0-9]*")):
-                package_id = read_optional(path / "topology" / "physical_package_id")
-                core_id = read_optional(path / "topology" / "core_id")
+                package_id = read_text(path / "topology" / "physical_package_id")
+                core_id = read_text(path / "topology" / "core_id")
                 if package_id is None or core_id is None:
                     continue
                 if (path / "thermal_throttle").is_dir():

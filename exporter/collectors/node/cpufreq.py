@@ -12,8 +12,8 @@ from pathlib import Path
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporter.collectors.node.base import NodeCollector, ProcFiles
-from exporter.collectors.node.optional import read_optional
 from exporter.procfs.sysctl import parse_uint
+from exporter.sysfs.files import read_text
 
 # cpufreq file (kHz) → family and help.
 FILES = (
@@ -58,7 +58,7 @@ class CpufreqCollector(NodeCollector):
             cpu = path.parent.name[3:]
             for family, (file, _, _) in zip(families, FILES, strict=True):
                 try:
-                    text = read_optional(path / file)
+                    text = read_text(path / file)
                 except PermissionError:  # cpuinfo_cur_freq is root's only
                     continue
                 if text is not None:

@@ -15,8 +15,8 @@ from pathlib import Path
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter.collectors.node.base import NodeCollector, ProcFiles
-from exporter.collectors.node.optional import read_optional
 from exporter.procfs.diskstats import parse_diskstats, parse_udev_properties
+from exporter.sysfs.files import read_text
 
 # node_exporter 1.5's --collector.diskstats.device-exclude default: partitions, ram, loop, fd.
 DEVICE_EXCLUDE = re.compile(r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$")
@@ -95,7 +95,7 @@ class DiskstatsCollector(NodeCollector):
         self._udev_present: bool | None = None
 
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
-        text = read_optional(proc.path / "diskstats")
+        text = read_text(proc.path / "diskstats")
         if text is None:
             return
         info = GaugeMetricFamily(
@@ -168,7 +168,7 @@ class DiskstatsCollector(NodeCollector):
             return {}
         # As node_exporter: a device without readable udev data gets empty info labels.
         try:
-            text = read_optional(self.udev / f"b{major}:{minor}")
+            text = read_text(self.udev / f"b{major}:{minor}")
         except PermissionError:
             return {}
         return parse_udev_properties(text) if text is not None else {}

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporter.collectors.node.base import NodeCollector, ProcFiles
-from exporter.collectors.node.optional import read_optional
 from exporter.procfs.sysctl import parse_uint
+from exporter.sysfs.files import read_text
 
 
 class EntropyCollector(NodeCollector):
@@ -26,14 +26,14 @@ class EntropyCollector(NodeCollector):
 
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
         random = proc.path / "sys" / "kernel" / "random"
-        available = read_optional(random / "entropy_avail")
+        available = read_text(random / "entropy_avail")
         if available is None:
             return
         yield GaugeMetricFamily(
             "node_entropy_available_bits", "Bits of available entropy.", value=parse_uint(available)
         )
         if self._pool_size is None:
-            pool_size = read_optional(random / "poolsize")
+            pool_size = read_text(random / "poolsize")
             if pool_size is None:
                 return
             self._pool_size = parse_uint(pool_size)

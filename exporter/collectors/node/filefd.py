@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporter.collectors.node.base import NodeCollector, ProcFiles
-from exporter.collectors.node.optional import read_optional
 from exporter.procfs.sysctl import parse_file_nr
+from exporter.sysfs.files import read_text
 
 
 class FilefdCollector(NodeCollector):
@@ -21,7 +21,7 @@ class FilefdCollector(NodeCollector):
     name = "filefd"
 
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
-        text = read_optional(proc.path / "sys" / "fs" / "file-nr")
+        text = read_text(proc.path / "sys" / "fs" / "file-nr")
         if text is None:
             return
         file_nr = parse_file_nr(text)

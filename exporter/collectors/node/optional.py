@@ -1,18 +1,10 @@
-"""Reading the files a node_exporter collector exports only where the kernel or host has them."""
+"""Files a kernel has or lacks from boot, looked for once (reading: ``exporter.sysfs.files``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-
-def read_optional(path: Path) -> str | None:
-    """A file's text, or ``None`` when it is absent: that collector then exports nothing."""
-    try:
-        # open() rather than Path.read_text: the host scrape reads dozens of these.
-        with open(path, encoding="utf-8", errors="replace") as file:  # noqa: PTH123
-            return file.read()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+from exporter.sysfs.files import read_text
 
 
 class KernelFeatureFiles:
@@ -27,7 +19,7 @@ class KernelFeatureFiles:
         key = str(path)
         if key in self._absent:
             return None
-        text = read_optional(path)
+        text = read_text(path)
         if text is None:
             self._absent.add(key)
         return text

@@ -14,8 +14,8 @@ from pathlib import Path
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporter.collectors.node.base import NodeCollector, ProcFiles
-from exporter.collectors.node.optional import read_optional
 from exporter.procfs.os_release import parse_os_release, version_number
+from exporter.sysfs.files import read_text
 
 INFO_LABELS = (
     "build_id",
@@ -75,7 +75,7 @@ class OsCollector(NodeCollector):
                 continue
             key = (path, stat.st_mtime_ns, stat.st_size)
             if self._cached is None or self._cached[0] != key:
-                text = read_optional(path)
+                text = read_text(path)
                 if text is None:
                     continue
                 self._cached = (key, parse_os_release(text))

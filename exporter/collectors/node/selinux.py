@@ -12,9 +12,10 @@ from pathlib import Path
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporter.collectors.node.base import NodeCollector, ProcFiles
-from exporter.collectors.node.optional import KernelFeatureFiles, read_optional
+from exporter.collectors.node.optional import KernelFeatureFiles
 from exporter.procfs.selinux import parse_selinux_config
 from exporter.procfs.sysctl import parse_uint
+from exporter.sysfs.files import read_text
 
 
 class SelinuxCollector(NodeCollector):
@@ -37,7 +38,7 @@ class SelinuxCollector(NodeCollector):
         )
         if enforce is None:
             return
-        config = read_optional(self.config)
+        config = read_text(self.config)
         yield GaugeMetricFamily(
             "node_selinux_config_mode",
             "Configured SELinux enforcement mode",

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from prometheus_client.metrics_core import Metric, UnknownMetricFamily
 
 from exporter.collectors.node.base import NodeCollector, ProcFiles
-from exporter.collectors.node.optional import read_optional
 from exporter.procfs.vmstat import parse_vmstat
+from exporter.sysfs.files import read_text
 
 # node_exporter 1.5's --collector.vmstat.fields default.
 FIELDS = re.compile(r"^(oom_kill|pgpg|pswp|pg.*fault).*")
@@ -25,7 +25,7 @@ class VmstatCollector(NodeCollector):
     name = "vmstat"
 
     def collect(self, proc: ProcFiles) -> Iterator[Metric]:
-        text = read_optional(proc.path / "vmstat")
+        text = read_text(proc.path / "vmstat")
         if text is None:
             return
         for field, value in parse_vmstat(text, FIELDS).items():
