@@ -241,3 +241,84 @@ def moment_text(ts: float | None) -> str:
     if ts is None:
         return ""
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# --- values by unit, moments with their duration, labels that fit -------------------------
+
+#: the units a value can be shown in: what the rule's own annotation formats it as
+UNITS = ("ratio", "bytes", "seconds", "count")
+
+
+def seconds_text(value: float | None) -> str:
+    """Seconds as people say them: ``73 ms``, ``45 s``, ``12 min``, ``3 h 5 min``."""
+    if value is None or math.isnan(value):
+        return "—"
+    sign = "-" if value < 0 else ""
+    size = abs(value)
+    if size == 0:
+        return "0 s"
+    if size < 1:
+        return f"{sign}{size * 1000:.3g} ms"
+    return sign + human_duration(size)
+
+
+def by_unit(value: float | None, unit: str, missing: str = "—") -> str:
+    """A value in its unit (``90.5 %``, ``1.5 GiB``, ``12 min``, ``9``); unknown: exact."""
+    if value is None or math.isnan(value):
+        return missing
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if unit == "ratio":
+        return percent(value)
+    if unit == "bytes":
+        return human_bytes(value)
+    if unit == "seconds":
+        return seconds_text(value)
+    if unit == "count":
+        return count(value)
+    return compact_value(value, missing=missing)
+
+
+def lasting(seconds: float | None) -> str:
+    """How long something has lasted, as a mail says it: ``for 12 min``."""
+    if seconds is None or math.isnan(seconds):
+        return ""
+    if seconds < 1:
+        return "for less than 1 s"
+    return "for " + human_duration(seconds)
+
+
+def since_text(start: float | None, end: float | None) -> str:
+    """The moment something began and how long it has lasted: ``2026-12-01 20:10 UTC,
+    for 12 min``."""
+    if start is None:
+        return "—"
+    moment = stamp(datetime.fromtimestamp(start, tz=UTC))
+    return f"{moment}, {lasting(end - start)}" if end is not None else moment
+
+
+_CONTAINER_ID = re.compile(r"(?<![0-9a-f])([0-9a-f]{12})[0-9a-f]{52}(?![0-9a-f])")
+#: the longest label value a table shows whole; longer ones are cut (the full one in a title)
+LABEL_WIDTH = 40
+
+
+def short_ids(value: str) -> str:
+    """Container ids cut to 12 characters, as ``docker ps`` shows them, wherever they appear
+    (``/docker/3f4e…`` or ``docker-3f4e….scope``)."""
+    return _CONTAINER_ID.sub(r"\1", value)
+
+
+def cut(value: str, width: int = LABEL_WIDTH) -> str:
+    """``value`` cut to ``width`` characters, the cut marked with ``…``."""
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def common_labels(label_sets: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    """The labels every one of several label sets has with the same value; none for fewer than
+    two sets (one alert's labels are all its own)."""
+    if len(label_sets) < 2:
+        return {}
+    first, *rest = label_sets
+    return {
+        k: v for k, v in sorted(first.items()) if all(other.get(k) == v for other in rest)
+    }
