@@ -86,7 +86,6 @@ class CheckResult:
             lines += ["", "Errors:", *[f"- {_md(e)}" for e in self.errors]]
         return "\n".join(lines) + "\n"
 
-
     def _since(self, alert: AlertStatus) -> str:
         if alert.active_since is None:
             return ""

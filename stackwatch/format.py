@@ -319,6 +319,4 @@ def common_labels(label_sets: Sequence[Mapping[str, str]]) -> dict[str, str]:
     if len(label_sets) < 2:
         return {}
     first, *rest = label_sets
-    return {
-        k: v for k, v in sorted(first.items()) if all(other.get(k) == v for other in rest)
-    }
+    return {k: v for k, v in sorted(first.items()) if all(other.get(k) == v for other in rest)}
