@@ -320,3 +320,23 @@ def common_labels(label_sets: Sequence[Mapping[str, str]]) -> dict[str, str]:
         return {}
     first, *rest = label_sets
     return {k: v for k, v in sorted(first.items()) if all(other.get(k) == v for other in rest)}
+
+
+def cut_words(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, marked with ``…``."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    space = head.rfind(" ")
+    if space > limit // 2:  # a word boundary not too far back; else cut inside the word
+        head = head[:space]
+    return head.rstrip(" ,;:.-") + "…"
+
+
+def last_lines(text: str, lines: int = 15) -> str:
+    """The last ``lines`` lines of ``text`` (a traceback's end says what went wrong)."""
+    kept = text.rstrip().splitlines()
+    if len(kept) <= lines:
+        return "\n".join(kept)
+    before = len(kept) - lines
+    return "\n".join([f"… ({before} line{'' if before == 1 else 's'} before)", *kept[-lines:]])
