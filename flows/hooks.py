@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import sqlite3
 import time
 import traceback
@@ -124,10 +125,31 @@ def run_facts(flow_run: FlowRun) -> RunFacts:
     return RunFacts(deployment.name, upcoming)
 
 
+# how Prefect words the state message of a flow that raised
+_PREFECT_PREFIX = re.compile(r"^Flow run encountered an exception: (?:(\w+): )?")
+
+
+def _own_error_names(cls: type[BaseException] = StackwatchError) -> set[str]:
+    return {cls.__name__}.union(*(_own_error_names(sub) for sub in cls.__subclasses__()))
+
+
+def _without_prefix(error: str) -> str:
+    """The error as people should read it: without Prefect's preamble, and without the class
+    name of stackwatch's own errors (their message is written for people)."""
+    match = _PREFECT_PREFIX.match(error)
+    if match is None:
+        return error
+    name = match.group(1)
+    if name is not None and name not in _own_error_names():
+        return error[match.start(1) :]
+    return error[match.end() :]
+
+
 def failure_subject(prefix: str, flow_name: str, error: str) -> str:
     """``[FAILED] flow: the error's first line``, cut at a word to fit a mail list's width."""
     head = f"[{prefix}] {flow_name}: "
-    first = error.strip().splitlines()[0] if error.strip() else prefix
+    error = _without_prefix(error.strip())
+    first = error.splitlines()[0] if error else prefix
     return head + cut_words(first, max(20, SUBJECT_LIMIT - len(head)))
 
 

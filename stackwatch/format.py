@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from stackwatch.errors import StackwatchError
+
 # --- Prometheus's template functions (same output as Go's) -------------------------------
 
 
@@ -340,3 +342,45 @@ def last_lines(text: str, lines: int = 15) -> str:
         return "\n".join(kept)
     before = len(kept) - lines
     return "\n".join([f"… ({before} line{'' if before == 1 else 's'} before)", *kept[-lines:]])
+
+
+_OS_ERROR_REPR = re.compile(r"\w+Error\(-?\d+, '([^']+)'\)")
+#: the longest reason ``error_line`` gives; a longer one is cut at a word
+ERROR_LINE_LIMIT = 200
+
+
+def _plain_reason(exc: BaseException) -> str | None:
+    """What a low-level error says, without Python's reprs: ``Connection refused``."""
+    explanation = getattr(exc, "explanation", None)  # docker.errors.APIError
+    status = getattr(exc, "status_code", None)
+    if isinstance(explanation, str) and explanation:
+        return f"Docker answered {status}: {explanation}" if status else explanation
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    text = str(exc)
+    match = _ERRNO.search(text) or _OS_ERROR_REPR.search(text)
+    if match:
+        return match.group(1).strip().rstrip(".,")
+    if "timed out" in text.lower() or "timeout" in type(exc).__name__.lower():
+        return "timed out"
+    return None
+
+
+def error_line(exc: BaseException) -> str:
+    """One readable line saying why something failed, never a Python repr or traceback.
+
+    stackwatch's own errors say it in their message; a low-level cause quoted in it is
+    replaced by its gist. Other errors give their gist, or name their kind (the log has the
+    rest).
+    """
+    if isinstance(exc, StackwatchError):
+        text = str(exc)
+        cause = exc.__cause__
+        if cause is not None and str(cause) and str(cause) in text:
+            text = text.replace(str(cause), _plain_reason(cause) or type(cause).__name__)
+    else:
+        chain = [exc, *([exc.__cause__] if exc.__cause__ is not None else [])]
+        reasons = [r for e in chain if (r := _plain_reason(e))]
+        text = reasons[0] if reasons else f"unexpected {type(exc).__name__}: see the flow's log"
+    lines = text.strip().splitlines()
+    return cut_words(lines[0] if lines else type(exc).__name__, ERROR_LINE_LIMIT)

@@ -37,6 +37,12 @@ def test_subject_is_cut_at_a_word() -> None:
     assert len(subject) <= 120
     assert failure_subject("FAILED", "f", "disk full") == "[FAILED] f: disk full"
     assert cut_words("a" * 50, 20) == "a" * 19 + "…"  # one long word: cut inside it
+    # Prefect's preamble goes; the class name only of stackwatch's own errors
+    raised = "Flow run encountered an exception: "
+    assert failure_subject("FAILED", "f", raised + "CleanupError: 1 of 8 steps failed") == (
+        "[FAILED] f: 1 of 8 steps failed"
+    )
+    assert failure_subject("FAILED", "f", raised + "KeyError: 'x'") == "[FAILED] f: KeyError: 'x'"
 
 
 def test_failure_mail_has_every_fact_and_the_error_wrapped() -> None:
