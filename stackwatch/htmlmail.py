@@ -27,7 +27,9 @@ CSS = MappingProxyType(
         "font": FONT,
         "body": f"margin:0;padding:0;background:#f3f4f6;{FONT}color:#111827;",
         "page": "background:#f3f4f6;",
-        "card": "width:100%;max-width:640px;background:#ffffff;border:1px solid #e5e7eb;",
+        # fixed layout: content (a chart, a wide table) never widens the card past the screen
+        "card": "width:100%;max-width:640px;table-layout:fixed;background:#ffffff;"
+        "border:1px solid #e5e7eb;",
         "banner": f"padding:16px 20px;background:#1f2937;color:#ffffff;{FONT}",
         "title": "font-size:20px;font-weight:bold;",
         "subtitle": "font-size:13px;color:#d1d5db;margin-top:4px;",
@@ -50,8 +52,12 @@ CSS = MappingProxyType(
         "common": "margin:8px 0 4px 0;font-size:13px;color:#374151;background:#f9fafb;"
         "padding:6px 8px;border:1px solid #e5e7eb;",
         "table": "border-collapse:collapse;width:100%;margin:4px 0 8px 0;",
+        # a cell keeps its words whole (a narrow screen wraps between them); a column of
+        # long tokens (labels, ids) breaks anywhere (wrap_cell)
         "cell": "padding:4px 8px;border-bottom:1px solid #e5e7eb;font-size:13px;"
-        f"vertical-align:top;{WRAP}",
+        "vertical-align:top;overflow-wrap:break-word;",
+        "wrap_cell": WRAP,
+        "scroll": "overflow-x:auto;max-width:100%;",
         "th": "background:#f9fafb;font-weight:bold;color:#374151;",
         "bad_row": "background:#fef2f2;",
         "bad_cell": "color:#991b1b;font-weight:bold;",

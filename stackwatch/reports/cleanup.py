@@ -304,7 +304,7 @@ def _document(
     space = Section("Free space per filesystem")
     if before and dry_run:
         space.lines.append("A dry run removes nothing: the free space now.")
-        now_table = Table(["Filesystem", "Size", "Free"], numeric={1, 2})
+        now_table = Table(["Filesystem", "Size", "Free"], numeric={1, 2}, wrap={0})
         for fs in before:
             if not fs.responding:
                 now_table.add([fs.mountpoint, "—", "not responding"], bad=True)
@@ -314,7 +314,9 @@ def _document(
         space.tables.append(now_table)
     elif before:
         fs_table = Table(
-            ["Filesystem", "Size", "Free before", "Free after", "Change"], numeric={1, 2, 3, 4}
+            ["Filesystem", "Size", "Free before", "Free after", "Change"],
+            numeric={1, 2, 3, 4},
+            wrap={0},
         )
         after_by_mount = {fs.mountpoint: fs for fs in after}
         for fs in before:

@@ -47,6 +47,7 @@ class Table:
     bad: set[int] = field(default_factory=set)
     caption: str = ""
     numeric: set[int] = field(default_factory=set)  # right-aligned columns
+    wrap: set[int] = field(default_factory=set)  # columns of long tokens, broken anywhere
 
     def add(self, row: Sequence[Cell], *, bad: bool = False) -> None:
         if bad:

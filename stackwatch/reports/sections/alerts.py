@@ -67,6 +67,7 @@ def build(ctx: Context) -> Section:
     firing_table = Table(
         ["Alert", "Labels", "Value", "Firing since", "Summary"],
         caption="Firing now" + _common_text(common_firing),
+        wrap={1},
     )
     for record in sorted(firing, key=lambda r: (r.fired_at or now, r.alertname)):
         name = record.alertname + (" (silenced)" if record.silenced else "")
@@ -84,6 +85,7 @@ def build(ctx: Context) -> Section:
     resolved_table = Table(
         ["Alert", "Labels", "Fired", "Resolved", "Lasted", "Summary"],
         caption="Fired and resolved in the last 24 h" + _common_text(common_resolved),
+        wrap={1},
     )
     for record in resolved:
         lasted = (
