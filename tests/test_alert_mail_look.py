@@ -135,3 +135,26 @@ def test_prefect_artifact_table_lists_what_differs() -> None:
         "| ContainerRestarting | firing | id=/docker/3f4e5d6c7b8a | 9 "
         "| 2026-12-01 20:10 UTC, for 12 min | Container flaky restarted 9 times in the last hour |"
     )
+
+
+def test_report_label_cells_fit_and_keep_the_full_value_in_a_title() -> None:
+    from stackwatch.reports.document import Cut, Document, Section, Table, render_html
+    from stackwatch.reports.sections.alerts import labels_cell, shared
+
+    labels = [
+        {"alertname": "ContainerRestarting", "id": f"/docker/{ID_A}", "compose": LONG, "job": "sw"},
+        {"alertname": "ContainerRestarting", "id": f"/docker/{ID_B}", "compose": LONG, "job": "sw"},
+    ]
+    common = shared(labels)
+    assert common == {"compose": LONG, "job": "sw"}
+    assert labels_cell(labels[0], common) == "id=/docker/3f4e5d6c7b8a"
+    cell = labels_cell({"id": f"/docker/{ID_A}", "compose": LONG}, {})
+    assert isinstance(cell, Cut)
+    assert len(cell.text) == 60
+    assert cell.text.endswith("…")
+    assert cell.full == f"compose={LONG}, id=/docker/{ID_A}"
+    table = Table(["Alert", "Labels"], wrap={1})
+    table.add(["ContainerRestarting", cell])
+    doc = Document("t", "s", sections=[Section("Alerts", tables=[table])])
+    html = render_html(doc)
+    assert f'<span title="compose={LONG}, id=/docker/{ID_A}">{cell.text}</span>' in html
