@@ -34,6 +34,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import FailedRun
 from prefect.logging.loggers import flow_run_logger
 from prefect.settings import PREFECT_API_URL
 
@@ -90,14 +91,15 @@ class RunFacts:
 def error_details(state: State[Any]) -> str:
     """The error's last lines: the traceback's end when the exception is at hand, else the
     state's message."""
-    message = state.message or state.name or state.type.value
+    message = _without_prefix(state.message or state.name or state.type.value)
     try:
         exc = state.result(raise_on_failure=False)
     except Exception:  # noqa: BLE001 - the result may be gone; the message still says enough
         exc = None
-    if isinstance(exc, BaseException):
+    # Prefect's stand-in for an exception it no longer has carries only the message
+    if isinstance(exc, BaseException) and exc.__traceback__ and not isinstance(exc, FailedRun):
         return last_lines("".join(traceback.format_exception(exc)))
-    return last_lines(str(message))
+    return last_lines(message)
 
 
 def run_facts(flow_run: FlowRun) -> RunFacts:

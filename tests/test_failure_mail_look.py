@@ -11,6 +11,7 @@ from prefect.states import Failed
 
 from flows.hooks import RunFacts, failure_message, failure_subject
 from stackwatch.format import cut_words, last_lines
+from stackwatch.reports.cleanup import CleanupError
 
 LONG_ERROR = (
     "Prometheus at http://127.0.0.1:9090 answered 503 Service Unavailable to the query of "
@@ -39,9 +40,8 @@ def test_subject_is_cut_at_a_word() -> None:
     assert cut_words("a" * 50, 20) == "a" * 19 + "…"  # one long word: cut inside it
     # Prefect's preamble goes; the class name only of stackwatch's own errors
     raised = "Flow run encountered an exception: "
-    assert failure_subject("FAILED", "f", raised + "CleanupError: 1 of 8 steps failed") == (
-        "[FAILED] f: 1 of 8 steps failed"
-    )
+    own = f"{CleanupError.__name__}: 1 of 8 steps failed"
+    assert failure_subject("FAILED", "f", raised + own) == ("[FAILED] f: 1 of 8 steps failed")
     assert failure_subject("FAILED", "f", raised + "KeyError: 'x'") == "[FAILED] f: KeyError: 'x'"
 
 
@@ -84,3 +84,11 @@ def test_a_run_outside_a_deployment_says_so() -> None:
 def test_last_lines_keep_the_end() -> None:
     assert last_lines("a\nb\nc", 2) == "… (1 line before)\nb\nc"
     assert last_lines("a\nb", 5) == "a\nb"
+
+
+def test_the_error_block_says_the_error_without_prefects_preamble() -> None:
+    message = "Flow run encountered an exception: CleanupError: 1 of 8 cleanup steps failed"
+    _, text, html = failure_message("f", _run(), Failed(message=message), "http://x")
+    assert "Error:\n    1 of 8 cleanup steps failed\n" in text
+    assert "FailedRun" not in text
+    assert "1 of 8 cleanup steps failed</pre>" in html
