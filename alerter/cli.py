@@ -15,6 +15,7 @@ from alerter.errors import AlerterError
 from alerter.model import FIRING, PENDING, STATES
 from alerter.silences import parse_silence_id, silence_duration
 from stackwatch.config import load_config
+from stackwatch.format import by_unit
 
 
 class RulesInvalidError(AlerterError):
@@ -209,7 +210,7 @@ def alerts_evaluate_command(args: argparse.Namespace) -> int:
                 a.alertname,
                 a.state + (" (silenced)" if a.silenced else ""),
                 _labels(a.labels),
-                "" if a.value is None else f"{a.value:g}",
+                by_unit(a.value, a.unit, missing=""),
                 _since(a.active_since),
                 a.summary,
             ]
@@ -232,9 +233,11 @@ def alerts_evaluate_command(args: argparse.Namespace) -> int:
 
 
 def alerts_list_command(args: argparse.Namespace) -> int:
+    from alerter.rules import load_rules
     from alerter.store import AlertStore
 
     config = load_config(args.config)
+    units = {r.alert: r.value_unit for g in load_rules(config.rules.paths).groups for r in g.rules}
     states = STATES if args.all else (PENDING, FIRING)
     with AlertStore(config.state.path) as store:
         records = store.alerts(states)
@@ -246,7 +249,7 @@ def alerts_list_command(args: argparse.Namespace) -> int:
             r.alertname,
             r.state + (" (silenced)" if r.silenced else ""),
             _labels(r.labels),
-            "" if r.value is None else f"{r.value:g}",
+            by_unit(r.value, units.get(r.alertname, ""), missing=""),
             _since(r.active_since),
             _since(r.resolved_at) if r.resolved_at else "",
             r.summary,
