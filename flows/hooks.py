@@ -49,8 +49,8 @@ from stackwatch.heartbeat import ping
 from stackwatch.links import run_url, ui_url
 from stackwatch.mail import Mailer
 
-#: the longest subject of a failure mail; the error's first line is cut at a word to fit
-SUBJECT_LIMIT = 120
+#: the most of the error's first line a failure mail's subject holds; cut at a word beyond
+SUBJECT_ERROR_LIMIT = 160
 TEMPLATE = "flow-failure.html.j2"
 RECOVERED_TEMPLATE = "flow-recovered.html.j2"
 
@@ -152,7 +152,7 @@ def failure_subject(prefix: str, flow_name: str, error: str) -> str:
     head = f"[{prefix}] {flow_name}: "
     error = _without_prefix(error.strip())
     first = error.splitlines()[0] if error else prefix
-    return head + cut_words(first, max(20, SUBJECT_LIMIT - len(head)))
+    return head + cut_words(first, SUBJECT_ERROR_LIMIT)
 
 
 def failure_message(
