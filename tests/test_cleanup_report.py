@@ -152,3 +152,22 @@ state: {{path: "{tmp_path / "stackwatch.db"}"}}
         for s in subjects
     )
     assert "cannot connect to Docker" in artifacts_of(state)["weekly-cleanup-report"]
+
+
+def test_the_dry_run_command_writes_the_html(
+    tmp_path: Path, logs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stackwatch.cli import main
+
+    config = tmp_path / "stackwatch.yml"
+    config.write_text(
+        f"cleanup:\n  docker: {{enabled: false}}\n  logs: {{dirs: ['{logs}'], retention: 30d}}\n"
+        f"state: {{path: '{tmp_path / 'stackwatch.db'}'}}\n"
+    )
+    output = tmp_path / "cleanup.html"
+    assert main(["cleanup", "weekly", "--dry-run", "-c", str(config), "--output", str(output)]) == 0
+    assert f"HTML written to {output}" in capsys.readouterr().out
+    html = output.read_text()
+    assert "Weekly cleanup (dry run: nothing removed)" in html
+    assert "Would remove 3 (2.9 KiB): " in html
+    assert len(list(logs.iterdir())) == 3
