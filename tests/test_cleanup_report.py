@@ -68,6 +68,9 @@ def test_error_lines_are_readable() -> None:
     assert error_line(PermissionError(13, "Permission denied", "/var/log/x")) == (
         "Permission denied: /var/log/x"
     )
+    busy = docker.errors.APIError("409 Client Error", explanation="a prune is already running")
+    assert error_line(busy) == "a prune is already running"
+    assert error_line(requests.ReadTimeout("Read timed out. (read timeout=5)")) == "timed out"
     assert error_line(KeyError("x")) == "unexpected KeyError: see the flow's log"
     assert error_line(StackwatchError("one\ntwo")) == "one"
 
