@@ -310,7 +310,7 @@ def run_check(
             if q.error is not None
         )
         needed = frozenset(c for r in group_rules for c in collectors_of(r.expr))
-        renderer = MailRenderer(config)
+        renderer = MailRenderer(config, units={r.alert: r.value_unit for r in group_rules})
         # the database stays locked while annotations render: their time together is bounded
         with store.transaction(), template_limits.evaluation_budget():
             prior = store.group_states(group)
@@ -413,7 +413,10 @@ def run_check(
     )
     return CheckResult(
         group=group,
-        alerts=[status_of(s, plan.flapping if plan is not None else frozenset()) for s in shown],
+        alerts=[
+            status_of(s, plan.flapping if plan is not None else frozenset(), renderer.units)
+            for s in shown
+        ],
         sent=sent,
         queued=queued,
         blind=blind,
@@ -421,4 +424,5 @@ def run_check(
         dead=dead,
         would_send=subjects if dry_run else [],
         dry_run=dry_run,
+        evaluated_at=moment,
     )

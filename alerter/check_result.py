@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from alerter.model import FIRING, AlertState
-from stackwatch.format import format_value, labels_text, moment_text
+from stackwatch.format import by_unit, common_labels, cut, lasting, short_ids, stamp
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class AlertStatus:
     flapping: bool = False
     #: the firing alert that inhibits it (``notify.inhibit``), if any
     inhibited_by: str | None = None
+    #: the value's unit (``stackwatch.format.UNITS``), as the rule's annotations format it
+    unit: str = ""
 
     @property
     def shown_state(self) -> str:
@@ -47,6 +50,7 @@ class CheckResult:
     dead: int = 0
     would_send: list[str] = field(default_factory=list)
     dry_run: bool = False
+    evaluated_at: datetime | None = None
 
     @property
     def firing(self) -> list[AlertStatus]:
@@ -61,17 +65,20 @@ class CheckResult:
                 "",
             ]
         if self.alerts:
+            shown = [_shown(a.labels) for a in self.alerts]
+            common = common_labels(shown)
+            if common:
+                lines += ["Every alert below has " + _md(_labels_text(common)) + ".", ""]
             lines += [
                 "| Alert | State | Labels | Value | Active since | Summary |",
                 "|---|---|---|---|---|---|",
             ]
-            for a in self.alerts:
-                labels = labels_text(a.labels)
-                since = moment_text(a.active_since.timestamp() if a.active_since else None)
-                value = format_value(a.value) if a.value is not None else ""
+            for a, labels in zip(self.alerts, shown, strict=True):
+                own = {k: v for k, v in labels.items() if common.get(k) != v}
                 state = _md(a.shown_state)
                 lines.append(
-                    f"| {_md(a.alertname)} | {state} | {_md(labels)} | {value} | {since} "
+                    f"| {_md(a.alertname)} | {state} | {_md(_labels_text(own))} "
+                    f"| {by_unit(a.value, a.unit, missing='')} | {self._since(a)} "
                     f"| {_md(a.summary)} |"
                 )
         else:
@@ -87,12 +94,33 @@ class CheckResult:
             lines += ["", "Errors:", *[f"- {_md(e)}" for e in self.errors]]
         return "\n".join(lines) + "\n"
 
+    def _since(self, alert: AlertStatus) -> str:
+        if alert.active_since is None:
+            return ""
+        if self.evaluated_at is None:
+            return stamp(alert.active_since)
+        held = (self.evaluated_at - alert.active_since).total_seconds()
+        return f"{stamp(alert.active_since)}, {lasting(held)}"
+
+
+def _shown(labels: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in sorted(labels.items()) if k != "alertname"}
+
+
+def _labels_text(labels: Mapping[str, str]) -> str:
+    """Labels for a table cell: container ids as ``docker ps`` shows them, long values cut."""
+    return ", ".join(f"{k}={cut(short_ids(v))}" for k, v in labels.items())
+
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def status_of(state: AlertState, flapping: frozenset[str] = frozenset()) -> AlertStatus:
+def status_of(
+    state: AlertState,
+    flapping: frozenset[str] = frozenset(),
+    units: Mapping[str, str] | None = None,
+) -> AlertStatus:
     return AlertStatus(
         alertname=state.alertname,
         labels=dict(state.labels),
@@ -107,4 +135,5 @@ def status_of(state: AlertState, flapping: frozenset[str] = frozenset()) -> Aler
         silenced=state.silenced_by is not None,
         flapping=state.fingerprint in flapping,
         inhibited_by=state.inhibited_by,
+        unit=(units or {}).get(state.alertname, ""),
     )

@@ -16,7 +16,7 @@ from alerter.model import FIRING, PENDING, STATES
 from alerter.silences import parse_silence_id, silence_duration
 from stackwatch.catalog import BUILTIN_ASSIGNMENTS, CHECK_FLOWS, NOT_EVALUATED, evaluating_flow
 from stackwatch.config import load_config
-from stackwatch.format import format_duration
+from stackwatch.format import by_unit, format_duration
 
 if TYPE_CHECKING:
     from alerter.rules import RuleSet
@@ -270,7 +270,7 @@ def alerts_evaluate_command(args: argparse.Namespace) -> int:
                 a.alertname,
                 a.shown_state,
                 _labels(a.labels),
-                "" if a.value is None else f"{a.value:g}",
+                by_unit(a.value, a.unit, missing=""),
                 _since(a.active_since),
                 a.summary,
             ]
@@ -293,9 +293,11 @@ def alerts_evaluate_command(args: argparse.Namespace) -> int:
 
 
 def alerts_list_command(args: argparse.Namespace) -> int:
+    from alerter.rules import load_rules
     from alerter.store import AlertStore
 
     config = load_config(args.config)
+    units = {r.alert: r.value_unit for g in load_rules(config.rules.paths).groups for r in g.rules}
     states = STATES if args.all else (PENDING, FIRING)
     with AlertStore(config.state.path) as store:
         records = store.alerts(states)
@@ -307,7 +309,7 @@ def alerts_list_command(args: argparse.Namespace) -> int:
             r.alertname,
             r.state + (" (silenced)" if r.silenced else ""),
             _labels(r.labels),
-            "" if r.value is None else f"{r.value:g}",
+            by_unit(r.value, units.get(r.alertname, ""), missing=""),
             _since(r.active_since),
             _since(r.resolved_at) if r.resolved_at else "",
             r.summary,

@@ -24,7 +24,16 @@ from alerter.errors import AlerterError
 from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState
 from stackwatch import htmlmail
 from stackwatch.config import Config
-from stackwatch.format import compact_value, format_duration, humanize_duration, moment_text
+from stackwatch.format import (
+    by_unit,
+    common_labels,
+    cut,
+    format_duration,
+    lasting,
+    moment_text,
+    short_ids,
+    since_text,
+)
 from stackwatch.links import prometheus_graph_url
 from stackwatch.mail import Mailer
 
@@ -168,11 +177,17 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "group"
 
 
+def _shown_labels(alert: AlertState) -> dict[str, str]:
+    return {k: bounded(v) for k, v in alert.labels.items() if k != "alertname"}
+
+
 class MailRenderer:
     """Renders notifications with the mail templates (a config folder may override them)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, units: Mapping[str, str] | None = None) -> None:
+        """``units``: each alert's value unit by alert name (``Rule.value_unit``)."""
         self.config = config
+        self.units = dict(units or {})
         folders = [TEMPLATES]
         if config.rules.templates_dir is not None:
             folders.insert(0, config.rules.templates_dir)
@@ -203,9 +218,15 @@ class MailRenderer:
             links["Grafana"] = grafana
         return {title: url for title, url in links.items() if _HTTP_URL.match(url)}
 
-    def view(self, alert: AlertState, now: float) -> dict[str, Any]:
+    def view(
+        self, alert: AlertState, now: float, common: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """One alert for the templates. ``labels`` are all its labels (the detail section);
+        ``own_labels`` those not ``common`` to its mail's alerts, ids shortened and long values
+        cut, with the full value beside for a ``title``."""
         alert = _bounded_alert(alert)
         labels = {k: v for k, v in sorted(alert.labels.items()) if k != "alertname"}
+        own = {k: v for k, v in labels.items() if (common or {}).get(k) != v}
         annotations = dict(alert.annotations)
         summary = annotations.pop("summary", "")
         description = annotations.pop("description", "")
@@ -218,26 +239,31 @@ class MailRenderer:
             "new": False,
             "state": alert.state,
             "labels": labels,
-            "value": compact_value(alert.value),
+            "own_labels": [(k, cut(short_ids(v)), v) for k, v in own.items()],
+            "value": by_unit(alert.value, self.units.get(alert.alertname, ""), missing=""),
             "summary": summary,
             "description": description,
             "annotations": annotations,
-            "since": moment_text(since),
+            "since": since_text(since, end),
             "fired_at": moment_text(alert.fired_at),
             "resolved_at": moment_text(alert.resolved_at),
-            "duration": humanize_duration(end - since) if since is not None and end else "",
+            "duration": lasting(end - since) if since is not None and end else "",
             "links": links,
         }
 
     def context(self, notification: Notification, now: float) -> dict[str, Any]:
         new = {a.fingerprint for a in notification.new}
+        alerts = (*notification.firing, *notification.resolved)
+        common = common_labels([_shown_labels(a) for a in alerts])
         return {
             "group": notification.group,
             "subject": notification.subject,
+            "common_labels": [(k, cut(short_ids(v)), v) for k, v in common.items()],
             "firing": [
-                {**self.view(a, now), "new": a.fingerprint in new} for a in notification.firing
+                {**self.view(a, now, common), "new": a.fingerprint in new}
+                for a in notification.firing
             ],
-            "resolved": [self.view(a, now) for a in notification.resolved],
+            "resolved": [self.view(a, now, common) for a in notification.resolved],
             "now": moment_text(now),
             "prometheus_url": self.prometheus_url,
             "prefect_ui_url": self.config.links.prefect_ui_url or "",
@@ -246,11 +272,13 @@ class MailRenderer:
         }
 
     def flapping_context(self, notice: FlapNotice, now: float) -> dict[str, Any]:
+        common = common_labels([_shown_labels(a) for a, _ in notice.alerts])
         return {
             "group": notice.group,
             "subject": notice.subject,
+            "common_labels": [(k, cut(short_ids(v)), v) for k, v in common.items()],
             "flapping": [
-                {**self.view(a, now), "changes": changes, "now_firing": a.state == FIRING}
+                {**self.view(a, now, common), "changes": changes, "now_firing": a.state == FIRING}
                 for a, changes in notice.alerts
             ],
             "window": format_duration(notice.window),

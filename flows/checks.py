@@ -14,7 +14,7 @@ from flows.catalogued import catalogued_flow
 from flows.retry import network_task
 from stackwatch import promql
 from stackwatch.config import Config, load_config
-from stackwatch.format import compact_value, label_matchers, percent
+from stackwatch.format import by_unit, compact_value, label_matchers, percent, stamp
 from stackwatch.prometheus import PrometheusClient, TransientPrometheusError
 
 
@@ -94,8 +94,8 @@ def evaluate_rules(config: Config, group: str, notify: bool = True) -> CheckResu
             alert.state,
             alert.alertname,
             label_matchers(dict(alert.labels)),
-            alert.value,
-            alert.active_since,
+            by_unit(alert.value, alert.unit),
+            stamp(alert.active_since),
             alert.summary,
         )
     for subject in result.sent:

@@ -13,15 +13,28 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import sqlite3
 import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
-from prefect.client.schemas.objects import FlowRun, State
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterDeploymentId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, State, StateType
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import FailedRun
 from prefect.logging.loggers import flow_run_logger
 from prefect.settings import PREFECT_API_URL
 
@@ -31,11 +44,13 @@ from stackwatch import htmlmail
 from stackwatch.catalog import BY_NAME
 from stackwatch.config import Config, load_config
 from stackwatch.errors import StackwatchError
-from stackwatch.format import format_duration, moment_text
+from stackwatch.format import cut_words, format_duration, last_lines, moment_text, stamp
 from stackwatch.heartbeat import ping
 from stackwatch.links import run_url, ui_url
 from stackwatch.mail import Mailer
 
+#: the most of the error's first line a failure mail's subject holds; cut at a word beyond
+SUBJECT_ERROR_LIMIT = 160
 TEMPLATE = "flow-failure.html.j2"
 RECOVERED_TEMPLATE = "flow-recovered.html.j2"
 
@@ -65,6 +80,81 @@ def _streak_text(streak: FlowFailure) -> str:
     return f"{streak.failed_runs} failed runs since {moment_text(streak.failing_since)}"
 
 
+@dataclass(frozen=True)
+class RunFacts:
+    """What the Prefect API says about a failed run beyond the run itself."""
+
+    deployment: str = ""
+    next_run: datetime | None = None
+
+
+def error_details(state: State[Any]) -> str:
+    """The error's last lines: the traceback's end when the exception is at hand, else the
+    state's message."""
+    message = _without_prefix(state.message or state.name or state.type.value)
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception:  # noqa: BLE001 - the result may be gone; the message still says enough
+        exc = None
+    # Prefect's stand-in for an exception it no longer has carries only the message
+    if isinstance(exc, BaseException) and exc.__traceback__ and not isinstance(exc, FailedRun):
+        return last_lines("".join(traceback.format_exception(exc)))
+    return last_lines(message)
+
+
+def run_facts(flow_run: FlowRun) -> RunFacts:
+    """The run's deployment and that deployment's next scheduled run, from the Prefect API;
+    what cannot be read is left out (the mail must go out anyway)."""
+    if flow_run.deployment_id is None:
+        return RunFacts()
+    try:
+        with get_client(sync_client=True) as client:
+            deployment = client.read_deployment(flow_run.deployment_id)
+            scheduled = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    deployment_id=FlowRunFilterDeploymentId(any_=[flow_run.deployment_id]),
+                    state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])
+                    ),
+                ),
+                sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+                limit=1,
+            )
+    except Exception as exc:  # noqa: BLE001 - any API trouble only leaves these facts out
+        log.warning("cannot read the run's deployment from the Prefect API: %s", exc)
+        return RunFacts()
+    upcoming = scheduled[0].expected_start_time if scheduled else None
+    return RunFacts(deployment.name, upcoming)
+
+
+# how Prefect words the state message of a flow that raised
+_PREFECT_PREFIX = re.compile(r"^Flow run encountered an exception: (?:(\w+): )?")
+
+
+def _own_error_names(cls: type[BaseException] = StackwatchError) -> set[str]:
+    return {cls.__name__}.union(*(_own_error_names(sub) for sub in cls.__subclasses__()))
+
+
+def _without_prefix(error: str) -> str:
+    """The error as people should read it: without Prefect's preamble, and without the class
+    name of stackwatch's own errors (their message is written for people)."""
+    match = _PREFECT_PREFIX.match(error)
+    if match is None:
+        return error
+    name = match.group(1)
+    if name is not None and name not in _own_error_names():
+        return error[match.start(1) :]
+    return error[match.end() :]
+
+
+def failure_subject(prefix: str, flow_name: str, error: str) -> str:
+    """``[FAILED] flow: the error's first line``, cut at a word to fit a mail list's width."""
+    head = f"[{prefix}] {flow_name}: "
+    error = _without_prefix(error.strip())
+    first = error.splitlines()[0] if error else prefix
+    return head + cut_words(first, SUBJECT_ERROR_LIMIT)
+
+
 def failure_message(
     flow_name: str,
     flow_run: FlowRun,
@@ -72,25 +162,37 @@ def failure_message(
     link: str,
     streak: FlowFailure | None = None,
     repeat_interval: float | None = None,
+    facts: RunFacts | None = None,
 ) -> tuple[str, str, str]:
     """Subject, text and HTML of the mail for a failed or crashed run; with a ``streak`` of
     more than one run, the reminder that the flow is still failing."""
+    facts = facts or RunFacts()
     outcome = state.type.value  # FAILED or CRASHED
     error = state.message or state.name or outcome
+    details = error_details(state)
     reminder = streak is not None and streak.failed_runs > 1
     prefix = "STILL FAILING" if reminder else outcome
-    subject = f"[{prefix}] {flow_name}: {error.splitlines()[0][:160]}"
-    started = flow_run.start_time.isoformat() if flow_run.start_time else "not started"
+    subject = failure_subject(prefix, flow_name, error)
+    started = stamp(flow_run.start_time) if flow_run.start_time else "not started"
     failing = _streak_text(streak) if streak is not None and reminder else ""
     if failing and repeat_interval is not None:
         failing += f"; reminded at most every {format_duration(repeat_interval)}"
+    next_run = stamp(facts.next_run) if facts.next_run else "none scheduled"
+    rows = [
+        ("Flow", flow_name),
+        ("Deployment", facts.deployment or "none (run by hand)"),
+        ("Run", flow_run.name or str(flow_run.id)),
+        ("Started", started),
+        ("Attempts", str(flow_run.run_count)),
+        ("Next run", next_run),
+    ]
     text = (
-        f"Flow {flow_name} ended {state.name} (run {flow_run.name}).\n\n"
+        f"Flow {flow_name} ended {state.name}.\n\n"
         + (f"Still failing: {failing}.\n\n" if failing else "")
-        + f"Error: {error}\n\n"
-        f"Run: {link}\n"
-        f"Started: {started}\n"
-        f"Attempts: {flow_run.run_count}\n"
+        + "".join(f"{name + ':':<12}{value}\n" for name, value in rows)
+        + f"{'Link:':<12}{link}\n\n"
+        + "Error:\n"
+        + "".join(f"    {line}\n" for line in details.splitlines())
     )
     body = _render(
         TEMPLATE,
@@ -98,11 +200,9 @@ def failure_message(
         subject=subject,
         flow_name=flow_name,
         state_name=state.name or outcome,
-        run_name=flow_run.name or "",
-        error=error,
+        rows=rows,
+        error=details,
         link=link,
-        started=started,
-        attempts=flow_run.run_count,
         failing=failing,
     )
     return subject, text, body
@@ -197,6 +297,7 @@ def notify_failure(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
             link,
             streak if due == REMINDER else None,
             config.rules.repeat_interval,
+            run_facts(flow_run),
         )
         mailer.send(mailer.compose(subject, text, body))
     except StackwatchError as exc:

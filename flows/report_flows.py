@@ -33,7 +33,7 @@ def send_daily(config: Config, report: DailyReport) -> None:
 
 @task(name="run-weekly-cleanup", cache_policy=NO_CACHE)
 def cleanup(config: Config, dry_run: bool) -> CleanupReport:
-    """Every cleanup step runs on its own; one failing is reported, not fatal."""
+    """Every cleanup step runs on its own; one failing is reported and the next one runs."""
     report = run_weekly_cleanup(config, dry_run=dry_run)
     get_run_logger().info("cleanup done: %r", report.subject)
     return report
@@ -59,11 +59,16 @@ def daily_summary_report(config_path: str | None = None) -> dict[str, Any]:
 
 @catalogued_flow()
 def weekly_cleanup_report(config_path: str | None = None, dry_run: bool = False) -> dict[str, Any]:
-    """Docker prune, old Elasticsearch indices, old Loki data; what was freed is mailed."""
+    """Docker prune, old Elasticsearch indices, old Loki data; what was freed is mailed.
+
+    A run where a step failed ends Failed once every step ran and the report is out, so the
+    Prefect UI shows it.
+    """
     config = load_config(config_path)
     report = cleanup(config, dry_run)
     create_markdown_artifact(
         key="weekly-cleanup-report", markdown=report.markdown, description=report.subject
     )
     send_cleanup(config, report)
+    report.raise_for_failed_steps()
     return {"subject": report.subject, "dry_run": dry_run}

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from stackwatch.errors import StackwatchError
+
 # --- Prometheus's template functions (same output as Go's) -------------------------------
 
 
@@ -241,3 +243,144 @@ def moment_text(ts: float | None) -> str:
     if ts is None:
         return ""
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# --- values by unit, moments with their duration, labels that fit -------------------------
+
+#: the units a value can be shown in: what the rule's own annotation formats it as
+UNITS = ("ratio", "bytes", "seconds", "count")
+
+
+def seconds_text(value: float | None) -> str:
+    """Seconds as people say them: ``73 ms``, ``45 s``, ``12 min``, ``3 h 5 min``."""
+    if value is None or math.isnan(value):
+        return "—"
+    sign = "-" if value < 0 else ""
+    size = abs(value)
+    if size == 0:
+        return "0 s"
+    if size < 1:
+        return f"{sign}{size * 1000:.3g} ms"
+    return sign + human_duration(size)
+
+
+def by_unit(value: float | None, unit: str, missing: str = "—") -> str:
+    """A value in its unit (``90.5 %``, ``1.5 GiB``, ``12 min``, ``9``); unknown: exact."""
+    if value is None or math.isnan(value):
+        return missing
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if unit == "ratio":
+        return percent(value)
+    if unit == "bytes":
+        return human_bytes(value)
+    if unit == "seconds":
+        return seconds_text(value)
+    if unit == "count":
+        return count(value)
+    return compact_value(value, missing=missing)
+
+
+def lasting(seconds: float | None) -> str:
+    """How long something has lasted, as a mail says it: ``for 12 min``."""
+    if seconds is None or math.isnan(seconds):
+        return ""
+    if seconds < 1:
+        return "for less than 1 s"
+    return "for " + human_duration(seconds)
+
+
+def since_text(start: float | None, end: float | None) -> str:
+    """The moment something began and how long it has lasted: ``2026-12-01 20:10 UTC,
+    for 12 min``."""
+    if start is None:
+        return "—"
+    moment = stamp(datetime.fromtimestamp(start, tz=UTC))
+    return f"{moment}, {lasting(end - start)}" if end is not None else moment
+
+
+_CONTAINER_ID = re.compile(r"(?<![0-9a-f])([0-9a-f]{12})[0-9a-f]{52}(?![0-9a-f])")
+#: the longest label value a table shows whole; longer ones are cut (the full one in a title)
+LABEL_WIDTH = 40
+
+
+def short_ids(value: str) -> str:
+    """Container ids cut to 12 characters, as ``docker ps`` shows them, wherever they appear
+    (``/docker/3f4e…`` or ``docker-3f4e….scope``)."""
+    return _CONTAINER_ID.sub(r"\1", value)
+
+
+def cut(value: str, width: int = LABEL_WIDTH) -> str:
+    """``value`` cut to ``width`` characters, the cut marked with ``…``."""
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def common_labels(label_sets: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    """The labels every one of several label sets has with the same value; none for fewer than
+    two sets (one alert's labels are all its own)."""
+    if len(label_sets) < 2:
+        return {}
+    first, *rest = label_sets
+    return {k: v for k, v in sorted(first.items()) if all(other.get(k) == v for other in rest)}
+
+
+def cut_words(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, marked with ``…``."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    space = head.rfind(" ")
+    if space > limit // 2:  # a word boundary not too far back; else cut inside the word
+        head = head[:space]
+    return head.rstrip(" ,;:.-") + "…"
+
+
+def last_lines(text: str, lines: int = 15) -> str:
+    """The last ``lines`` lines of ``text`` (a traceback's end says what went wrong)."""
+    kept = text.rstrip().splitlines()
+    if len(kept) <= lines:
+        return "\n".join(kept)
+    before = len(kept) - lines
+    return "\n".join([f"… ({before} line{'' if before == 1 else 's'} before)", *kept[-lines:]])
+
+
+_OS_ERROR_REPR = re.compile(r"\w+Error\(-?\d+, '([^']+)'\)")
+#: the longest reason ``error_line`` gives; a longer one is cut at a word
+ERROR_LINE_LIMIT = 200
+
+
+def _plain_reason(exc: BaseException) -> str | None:
+    """What a low-level error says, without Python's reprs: ``Connection refused``."""
+    explanation = getattr(exc, "explanation", None)  # docker.errors.APIError
+    status = getattr(exc, "status_code", None)
+    if isinstance(explanation, str) and explanation:
+        return f"Docker answered {status}: {explanation}" if status else explanation
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    text = str(exc)
+    match = _ERRNO.search(text) or _OS_ERROR_REPR.search(text)
+    if match:
+        return match.group(1).strip().rstrip(".,")
+    if "timed out" in text.lower() or "timeout" in type(exc).__name__.lower():
+        return "timed out"
+    return None
+
+
+def error_line(exc: BaseException) -> str:
+    """One readable line saying why something failed, never a Python repr or traceback.
+
+    stackwatch's own errors say it in their message; a low-level cause quoted in it is
+    replaced by its gist. Other errors give their gist, or name their kind (the log has the
+    rest).
+    """
+    if isinstance(exc, StackwatchError):
+        text = str(exc)
+        cause = exc.__cause__
+        if cause is not None and str(cause) and str(cause) in text:
+            text = text.replace(str(cause), _plain_reason(cause) or type(cause).__name__)
+    else:
+        chain = [exc, *([exc.__cause__] if exc.__cause__ is not None else [])]
+        reasons = [r for e in chain if (r := _plain_reason(e))]
+        text = reasons[0] if reasons else f"unexpected {type(exc).__name__}: see the flow's log"
+    lines = text.strip().splitlines()
+    return cut_words(lines[0] if lines else type(exc).__name__, ERROR_LINE_LIMIT)

@@ -16,6 +16,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 LAYOUT = "mail/layout.html.j2"
 
 FONT = "font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;"
+MONO = "font-family:Menlo,Consolas,'DejaVu Sans Mono',monospace;"
+# long words (ids, URLs, paths) break rather than push the page wider than the screen
+WRAP = "word-break:break-word;overflow-wrap:anywhere;"
 H2 = "font-size:16px;margin:8px 0 6px 0;padding-bottom:4px;border-bottom:2px solid #e5e7eb;"
 
 # The stylesheet, one inline style per role.
@@ -24,7 +27,9 @@ CSS = MappingProxyType(
         "font": FONT,
         "body": f"margin:0;padding:0;background:#f3f4f6;{FONT}color:#111827;",
         "page": "background:#f3f4f6;",
-        "card": "width:640px;max-width:100%;background:#ffffff;border:1px solid #e5e7eb;",
+        # fixed layout: content (a chart, a wide table) never widens the card past the screen
+        "card": "width:100%;max-width:640px;table-layout:fixed;background:#ffffff;"
+        "border:1px solid #e5e7eb;",
         "banner": f"padding:16px 20px;background:#1f2937;color:#ffffff;{FONT}",
         "title": "font-size:20px;font-weight:bold;",
         "subtitle": "font-size:13px;color:#d1d5db;margin-top:4px;",
@@ -34,15 +39,29 @@ CSS = MappingProxyType(
         "h2_resolved": f"{H2}color:#14532d;",
         "caption": "font-size:13px;font-weight:bold;margin:10px 0 4px 0;",
         "p": "margin:4px 0;font-size:13px;",
-        "pre": "margin:4px 0;font-size:12px;background:#f9fafb;padding:6px 8px;"
-        "white-space:pre-wrap;",
+        "pre": f"margin:4px 0;font-size:12px;background:#f9fafb;color:#111827;padding:6px 8px;"
+        f"white-space:pre-wrap;border:1px solid #e5e7eb;{MONO}{WRAP}",
+        "code": f"{MONO}font-size:12px;{WRAP}",
+        "wrap": WRAP,
+        "badge_firing": "display:inline-block;padding:1px 6px;margin-right:6px;font-size:11px;"
+        "font-weight:bold;color:#ffffff;background:#b91c1c;border-radius:3px;",
+        "badge_resolved": "display:inline-block;padding:1px 6px;margin-right:6px;font-size:11px;"
+        "font-weight:bold;color:#ffffff;background:#15803d;border-radius:3px;",
+        "badge_failed": "display:inline-block;padding:1px 6px;margin-right:6px;font-size:11px;"
+        "font-weight:bold;color:#ffffff;background:#b91c1c;border-radius:3px;",
+        "common": "margin:8px 0 4px 0;font-size:13px;color:#374151;background:#f9fafb;"
+        "padding:6px 8px;border:1px solid #e5e7eb;",
         "table": "border-collapse:collapse;width:100%;margin:4px 0 8px 0;",
+        # a cell keeps its words whole (a narrow screen wraps between them); a column of
+        # long tokens (labels, ids) breaks anywhere (wrap_cell)
         "cell": "padding:4px 8px;border-bottom:1px solid #e5e7eb;font-size:13px;"
-        "vertical-align:top;",
+        "vertical-align:top;overflow-wrap:break-word;",
+        "wrap_cell": WRAP,
+        "scroll": "overflow-x:auto;max-width:100%;",
         "th": "background:#f9fafb;font-weight:bold;color:#374151;",
         "bad_row": "background:#fef2f2;",
         "bad_cell": "color:#991b1b;font-weight:bold;",
-        "key": "color:#6b7280;padding-right:12px;",
+        "key": "color:#6b7280;padding-right:12px;vertical-align:top;white-space:nowrap;",
         "link": "color:#1d4ed8;",
         "muted": "color:#6b7280;",
         "alarm": "background:#fef2f2;border-left:4px solid #dc2626;padding:8px 12px;"

@@ -295,7 +295,7 @@ def test_markdown_summary() -> None:
         "",
         "| Alert | State | Labels | Value | Active since | Summary |",
         "|---|---|---|---|---|---|",
-        "| HighCpuUsage | firing | instance=a\\|b | 0.93 | 2026-01-02 03:04:05 UTC | CPU at 93% |",
+        "| HighCpuUsage | firing | instance=a\\|b | 0.93 | 2026-01-02 03:04 UTC | CPU at 93% |",
         "",
         "Sent: [FIRING:1] threshold-alert-check: HighCpuUsage",
         "Queued in the outbox: 0",

@@ -72,7 +72,7 @@ def test_firing_repeat_and_resolved_mail(
     assert message["X-Envelope-To"] == "ops@stackwatch.test, oncall@stackwatch.test"
     text, html = mail_parts(message)
     assert "CPU usage on web-1 is 95.3%" in text
-    assert "Value:  0.953" in text
+    assert "Value:  95.3 %" in text
     assert "https://runbooks.example.org/high-cpu" in text
     assert "graph?g0.expr=test_cpu_ratio%20%3E%200.8" in text
     assert "https://grafana.stackwatch.test" in html

@@ -196,5 +196,5 @@ def test_dry_run_lists_exactly_what_the_real_run_removes(
     assert dry_step.bytes_freed == 1800 == real_step.bytes_freed
     assert not real_step.ok  # the missing folder is reported
     assert "missing: not a folder" in (real_step.error or "")
-    assert "Would remove (4)" in dry.text
+    assert "Would remove 4 (1.8 KiB): " in dry.text
     assert folder["libssl"].exists()

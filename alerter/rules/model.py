@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+# how an annotation formats $value tells the value's unit (stackwatch.format.UNITS)
+_VALUE_UNITS = (
+    (re.compile(r"humanizePercentage"), "ratio"),
+    (re.compile(r"humanize1024"), "bytes"),
+    (re.compile(r"humanizeDuration"), "seconds"),
+    (re.compile(r"""printf\s+\\?"%\.0f"""), "count"),
+)
 
 
 @dataclass(frozen=True)
@@ -19,6 +28,13 @@ class Rule:
     annotations: Mapping[str, str] = field(default_factory=dict)
     file: str = ""
     line: int = 0
+
+    @property
+    def value_unit(self) -> str:
+        """The unit of the alert's value, as its annotations format ``$value``; "" unknown."""
+        text = " ".join(v for v in self.annotations.values() if "$value" in v)
+        found = [(m.start(), unit) for pattern, unit in _VALUE_UNITS if (m := pattern.search(text))]
+        return min(found)[1] if found else ""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """The weekly cleanup: Docker prune, old indices, old Loki data, rotated logs, then a report.
 
-Every step runs on its own: one failing is recorded in its row of the report and the next one
-still runs. Free space per filesystem is measured before and after.
+Every step runs on its own: one failing is recorded in its row of the report, in one readable
+line, and the next one still runs; the run as a whole then counts as failed
+(``CleanupError``). Free space per filesystem is measured before and after a real run; a dry
+run says what it would remove, in the same report.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from alerter.store import AlertStore
 from stackwatch.config import Config
 from stackwatch.config.cleanup import DEFAULT_LOG_PATTERNS
 from stackwatch.errors import StackwatchError
-from stackwatch.format import day, format_duration, human_bytes, short_reason, stamp
+from stackwatch.format import day, error_line, format_duration, human_bytes, stamp
 from stackwatch.mail import Mailer
 from stackwatch.mountstats import MountStats
 from stackwatch.reports.docker_prune import DockerPruner, PruneResult
@@ -37,8 +39,12 @@ from stackwatch.reports.loki import LokiError, truncate_old_data
 
 log = logging.getLogger(__name__)
 
-MAX_LISTED = 50  # removed items listed per step; the rest are counted
+MAX_LISTED = 20  # removed items named per step; the rest are counted
 LOG_STEP = "Old log files"
+
+
+class CleanupError(StackwatchError):
+    """Some cleanup steps failed (after every step ran): the run ends failed."""
 
 
 @dataclass
@@ -70,6 +76,22 @@ class CleanupReport:
     def bytes_freed(self) -> int:
         return sum(step.bytes_freed for step in self.steps)
 
+    @property
+    def failed(self) -> list[CleanupStep]:
+        return [step for step in self.steps if not step.ok]
+
+    def raise_for_failed_steps(self) -> None:
+        """Raise ``CleanupError`` naming the failed steps, if any failed."""
+        if not self.failed:
+            return
+        by_error: dict[str, list[str]] = {}
+        for step in self.failed:
+            by_error.setdefault(step.error or "failed", []).append(step.name)
+        raise CleanupError(
+            f"{len(self.failed)} of {len(self.steps)} cleanup steps failed: "
+            + "; ".join(f"{', '.join(names)} ({error})" for error, names in by_error.items())
+        )
+
 
 # --- steps ---------------------------------------------------------------------------------
 
@@ -95,7 +117,7 @@ def docker_steps(config: Config, dry_run: bool) -> list[CleanupStep]:
     try:
         pruner = DockerPruner.from_config(config)
     except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
-        reason = f"cannot connect to Docker at {config.docker.host}: {short_reason(exc)}"
+        reason = f"cannot connect to Docker at {config.docker.host}: {error_line(exc)}"
         return [CleanupStep(name, ok=False, error=reason) for name, _ in kinds]
     steps = []
     try:
@@ -104,7 +126,7 @@ def docker_steps(config: Config, dry_run: bool) -> list[CleanupStep]:
                 steps.append(_from_prune(name, method(pruner)(dry_run)))
             except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
                 log.warning("%s failed: %s", name, exc)
-                steps.append(CleanupStep(name, ok=False, error=short_reason(exc)))
+                steps.append(CleanupStep(name, ok=False, error=error_line(exc)))
     finally:
         pruner.close()
     if not settings.volumes:
@@ -121,7 +143,7 @@ def elasticsearch_step(config: Config, now: datetime, dry_run: bool) -> CleanupS
     try:
         result = delete_old_indices(settings, now=now, dry_run=dry_run)
     except (ElasticsearchError, StackwatchError) as exc:
-        step.ok, step.error = False, short_reason(exc)
+        step.ok, step.error = False, error_line(exc)
         return step
     step.removed = [i.name for i in result.deleted]
     step.bytes_freed = result.bytes_freed
@@ -153,7 +175,7 @@ def loki_step(config: Config, now: datetime, dry_run: bool) -> CleanupStep:
     try:
         result = truncate_old_data(settings, now=now, dry_run=dry_run)
     except LokiError as exc:
-        step.ok, step.error = False, short_reason(exc)
+        step.ok, step.error = False, error_line(exc)
         return step
     step.warnings = result.warnings
     step.notes = result.notes
@@ -226,10 +248,28 @@ def _guard(name: str, run: Callable[[], list[CleanupStep]]) -> list[CleanupStep]
         return run()
     except Exception as exc:  # one broken step never stops the others
         log.exception("cleanup step %s failed", name)
-        return [CleanupStep(name, ok=False, error=short_reason(exc))]
+        return [CleanupStep(name, ok=False, error=error_line(exc))]
 
 
 # --- report --------------------------------------------------------------------------------
+
+
+def removed_line(step: CleanupStep, dry_run: bool) -> str:
+    """``Removed 3 (1.5 GiB): a, b, c``: the count, the space, the first names."""
+    verb = "Would remove" if dry_run else "Removed"
+    listed = ", ".join(step.removed[:MAX_LISTED])
+    more = len(step.removed) - MAX_LISTED
+    space = f" ({human_bytes(step.bytes_freed)})" if step.bytes_freed else ""
+    return f"{verb} {len(step.removed)}{space}: {listed}" + (
+        f" and {more} more" if more > 0 else ""
+    )
+
+
+def _not_responding(fs: FilesystemSpace) -> str:
+    return (
+        f"{fs.mountpoint}: not responding (statvfs blocked: a hung network or FUSE mount?); "
+        "its free space is unknown"
+    )
 
 
 def _document(
@@ -250,7 +290,7 @@ def _document(
     doc.attention += [w for s in steps for w in s.warnings]
     summary = Section("Steps")
     table = Table(
-        ["Step", "Result", "Removed" if not dry_run else "Would remove", "Space freed"],
+        ["Step", "Result", *(["Would remove", "Would free"] if dry_run else ["Removed", "Freed"])],
         numeric={2, 3},
     )
     for step in steps:
@@ -262,19 +302,28 @@ def _document(
     summary.tables.append(table)
     doc.sections.append(summary)
     space = Section("Free space per filesystem")
-    if before:
+    if before and dry_run:
+        space.lines.append("A dry run removes nothing: the free space now.")
+        now_table = Table(["Filesystem", "Size", "Free"], numeric={1, 2}, wrap={0})
+        for fs in before:
+            if not fs.responding:
+                now_table.add([fs.mountpoint, "—", "not responding"], bad=True)
+                space.warnings.append(_not_responding(fs))
+                continue
+            now_table.add([fs.mountpoint, human_bytes(fs.size_bytes), human_bytes(fs.free_bytes)])
+        space.tables.append(now_table)
+    elif before:
         fs_table = Table(
-            ["Filesystem", "Size", "Free before", "Free after", "Change"], numeric={1, 2, 3, 4}
+            ["Filesystem", "Size", "Free before", "Free after", "Change"],
+            numeric={1, 2, 3, 4},
+            wrap={0},
         )
         after_by_mount = {fs.mountpoint: fs for fs in after}
         for fs in before:
             later = after_by_mount.get(fs.mountpoint)
             if not fs.responding or (later is not None and not later.responding):
                 fs_table.add([fs.mountpoint, "—", "not responding", "—", "—"], bad=True)
-                space.warnings.append(
-                    f"{fs.mountpoint}: not responding (statvfs blocked: a hung network or "
-                    "FUSE mount?); its free space is unknown"
-                )
+                space.warnings.append(_not_responding(fs))
                 continue
             change = later.free_bytes - fs.free_bytes if later else None
             fs_table.add(
@@ -301,13 +350,7 @@ def _document(
             section.warnings.extend(step.warnings)
             section.lines.extend(step.notes)
             if step.removed:
-                verb = "Would remove" if dry_run else "Removed"
-                listed = ", ".join(step.removed[:MAX_LISTED])
-                more = len(step.removed) - MAX_LISTED
-                section.lines.append(
-                    f"{verb} ({len(step.removed)}): {listed}"
-                    + (f" and {more} more" if more > 0 else "")
-                )
+                section.lines.append(removed_line(step, dry_run))
             elif step.ok:
                 section.lines.append("Nothing to remove.")
         doc.sections.append(section)

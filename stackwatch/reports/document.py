@@ -23,11 +23,19 @@ class Link:
     url: str
 
 
-Cell = str | Link
+@dataclass(frozen=True)
+class Cut:
+    """A value too long for its column: ``text`` is shown, ``full`` is the HTML title."""
+
+    text: str
+    full: str
+
+
+Cell = str | Link | Cut
 
 
 def cell_text(cell: Cell) -> str:
-    return cell.text if isinstance(cell, Link) else cell
+    return cell if isinstance(cell, str) else cell.text
 
 
 @dataclass
@@ -39,6 +47,7 @@ class Table:
     bad: set[int] = field(default_factory=set)
     caption: str = ""
     numeric: set[int] = field(default_factory=set)  # right-aligned columns
+    wrap: set[int] = field(default_factory=set)  # columns of long tokens, broken anywhere
 
     def add(self, row: Sequence[Cell], *, bad: bool = False) -> None:
         if bad:
@@ -149,7 +158,7 @@ def _md_escape(value: str) -> str:
 def _md_cell(cell: Cell) -> str:
     if isinstance(cell, Link):
         return f"[{_md_escape(cell.text)}]({cell.url})"
-    return _md_escape(cell)
+    return _md_escape(cell_text(cell))
 
 
 def render_markdown(doc: Document) -> str:
@@ -157,15 +166,15 @@ def render_markdown(doc: Document) -> str:
     if doc.attention:
         out.append("**Needs attention:**")
         out.append("")
-        out.extend(f"- ⚠️ {_md_escape(item)}" for item in doc.attention)
+        out.extend(f"- {_md_escape(item)}" for item in doc.attention)
     else:
-        out.append("Nothing needs attention. ✅")
+        out.append("Nothing needs attention.")
     for section in doc.sections:
         out += ["", f"## {section.title}", ""]
         if section.unavailable:
             out.append(f"_{_md_escape(section.unavailable)}_")
             continue
-        out.extend(f"- ⚠️ **{_md_escape(w)}**" for w in section.warnings)
+        out.extend(f"- **{_md_escape(w)}**" for w in section.warnings)
         if section.warnings:
             out.append("")
         for line in section.lines:
@@ -184,7 +193,7 @@ def render_markdown(doc: Document) -> str:
             for i, row in enumerate(table.rows):
                 cells = [_md_cell(c) for c in row]
                 if i in table.bad:
-                    cells[0] = f"⚠️ {cells[0]}"
+                    cells[0] = f"**{cells[0]}**"
                 out.append("| " + " | ".join(cells) + " |")
             out.append("")
     if doc.footer:
@@ -202,6 +211,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 def _environment() -> jinja2.Environment:
     env = htmlmail.environment(TEMPLATES)
     env.tests["link"] = lambda value: isinstance(value, Link)
+    env.tests["cut"] = lambda value: isinstance(value, Cut)
     return env
 
 

@@ -2,15 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
+from alerter.rules import load_rules
 from alerter.store import AlertStore
-from stackwatch.format import compact_value, human_duration, labels_text, stamp
-from stackwatch.reports.document import Section, Table
+from stackwatch.config import Config
+from stackwatch.format import (
+    by_unit,
+    common_labels,
+    cut,
+    human_duration,
+    labels_text,
+    short_ids,
+    stamp,
+)
+from stackwatch.reports.document import Cell, Cut, Section, Table
 from stackwatch.reports.sections.gate import Context, SectionSpec, Unavailable
 from stackwatch.reports.sections.source import WINDOW
 
 TITLE = "Alerts"
+#: the widest labels cell; the whole label set is its title
+LABELS_WIDTH = 60
+
+
+def value_units(config: Config) -> dict[str, str]:
+    """Each alert's value unit, as its rule's annotations format it."""
+    rules = load_rules(config.rules.paths)
+    return {rule.alert: rule.value_unit for group in rules.groups for rule in group.rules}
+
+
+def labels_cell(labels: Mapping[str, str], common: Mapping[str, str]) -> Cell:
+    """The labels not common to the table's rows, ids shortened, cut to fit the column."""
+    own = {k: short_ids(v) for k, v in labels.items() if k != "alertname" and common.get(k) != v}
+    text = labels_text(own)
+    if len(text) <= LABELS_WIDTH:
+        return text
+    return Cut(cut(text, LABELS_WIDTH), labels_text(labels))
+
+
+def shared(label_sets: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    return common_labels(
+        [{k: v for k, v in labels.items() if k != "alertname"} for labels in label_sets]
+    )
 
 
 def build(ctx: Context) -> Section:
@@ -28,24 +62,30 @@ def build(ctx: Context) -> Section:
         for r in history
         if r.state == "resolved" and r.resolved_at is not None and since <= r.resolved_at <= now
     ]
+    units = value_units(ctx.config)
+    common_firing = shared([r.labels for r in firing])
     firing_table = Table(
-        ["Alert", "Labels", "Value", "Firing since", "Summary"], caption="Firing now"
+        ["Alert", "Labels", "Value", "Firing since", "Summary"],
+        caption="Firing now" + _common_text(common_firing),
+        wrap={1},
     )
     for record in sorted(firing, key=lambda r: (r.fired_at or now, r.alertname)):
         name = record.alertname + (" (silenced)" if record.silenced else "")
         firing_table.add(
             [
                 name,
-                labels_text(record.labels),
-                compact_value(record.value, missing="—"),
+                labels_cell(record.labels, common_firing),
+                by_unit(record.value, units.get(record.alertname, "")),
                 stamp(record.fired_at),
                 record.summary,
             ],
             bad=not record.silenced,
         )
+    common_resolved = shared([r.labels for r in resolved])
     resolved_table = Table(
         ["Alert", "Labels", "Fired", "Resolved", "Lasted", "Summary"],
-        caption="Fired and resolved in the last 24 h",
+        caption="Fired and resolved in the last 24 h" + _common_text(common_resolved),
+        wrap={1},
     )
     for record in resolved:
         lasted = (
@@ -56,7 +96,7 @@ def build(ctx: Context) -> Section:
         resolved_table.add(
             [
                 record.alertname,
-                labels_text(record.labels),
+                labels_cell(record.labels, common_resolved),
                 stamp(record.fired_at),
                 stamp(record.resolved_at),
                 human_duration(lasted),
@@ -72,6 +112,10 @@ def build(ctx: Context) -> Section:
     if resolved:
         section.tables.append(resolved_table)
     return section
+
+
+def _common_text(common: Mapping[str, str]) -> str:
+    return f" (every one has {cut(labels_text(common), LABELS_WIDTH)})" if common else ""
 
 
 SECTION = SectionSpec(TITLE, build)

@@ -45,6 +45,7 @@ def build(ctx: Context) -> Section:
     table = Table(
         ["Container", "State", "Health", "Restarts 24 h", "CPU 24 h", "Memory"],
         numeric={3, 4, 5},
+        wrap={0},
     )
 
     def problem(name: str) -> bool:

@@ -44,7 +44,7 @@ def not_ready_table(not_ready: list[Sample], waiting: list[Sample]) -> Table:
     for sample in waiting:
         key = (sample.labels.get("namespace", "?"), sample.labels.get("pod", "?"))
         reasons[key].append(sample.labels.get("reason", "?"))
-    table = Table(["Namespace", "Pod", "Waiting reason"], caption="Pods not ready")
+    table = Table(["Namespace", "Pod", "Waiting reason"], caption="Pods not ready", wrap={1})
     for sample in sorted(
         not_ready, key=lambda s: (s.labels.get("namespace", ""), s.labels.get("pod", ""))
     ):
@@ -61,6 +61,7 @@ def short_table(desired: dict[Deployment, float], available: dict[Deployment, fl
         ["Namespace", "Deployment", "Available", "Desired"],
         caption="Deployments short of replicas",
         numeric={2, 3},
+        wrap={1},
     )
     for key in sorted(desired, key=lambda k: (k[0] or "", k[1] or "")):
         have = available.get(key, 0.0)
