@@ -11,7 +11,9 @@ STAMP := $(VENV)/.stackwatch-installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# setuptools notes that an editable install of a flat layout may be shadowed by folders of
+	@# the working directory: stackwatch checks that at start (stackwatch.install), so hush it
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
 # what running needs (Prometheus); the tests also start dockerd, node_exporter and Loki
