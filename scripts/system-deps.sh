@@ -18,6 +18,7 @@ case "${1:-}" in
       [busybox]=busybox-static
       [docker-compose]=docker-compose
       [/usr/share/prometheus-node-exporter-collectors/directory-size.sh]=prometheus-node-exporter-collectors
+      [chromium]=chromium  # the mail screenshot tests render HTML headless
     )
     ;;
   *)
