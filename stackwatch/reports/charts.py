@@ -190,7 +190,7 @@ def render(chart: Chart) -> bytes:
     # margins in HTML pixels: y labels on the left, the legend's rows under the time axis
     bottom = (legend_px + 34) / height
     fig.subplots_adjust(
-        left=58 / chart.width, right=1 - 10 / chart.width, top=1 - 8 / height, bottom=bottom
+        left=58 / chart.width, right=1 - 20 / chart.width, top=1 - 8 / height, bottom=bottom
     )
     ax = fig.add_subplot()
     ax.set_facecolor("white")
