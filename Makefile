@@ -48,6 +48,7 @@ bench: $(STAMP) system-deps-test
 	$(BIN)/python bench/cgroups.py
 	$(BIN)/python bench/evaluate.py
 	$(BIN)/python bench/flows.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

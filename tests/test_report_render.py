@@ -21,6 +21,7 @@ from stackwatch.reports import charts
 from stackwatch.reports.charts import PALETTE, SCALE, SHADE_COLOR, THRESHOLD_COLOR, Chart
 from stackwatch.reports.document import (
     Document,
+    Figure,
     Link,
     Section,
     Table,
@@ -306,3 +307,26 @@ def test_every_server_query_names_the_job_once_even_when_it_contains_sel() -> No
         jobs = re.findall(r'job="([^"]*)"', expr)
         assert jobs, expr
         assert set(jobs) == {"SELFHOSTED"}, expr
+
+
+def test_a_chart_reads_as_text_in_every_rendering() -> None:
+    """Without images (a text-only client, the Prefect artifact) the chart's numbers remain."""
+    figure = Figure(
+        cid="cpu-24h",
+        title="CPU use, last 24 h",
+        png=b"",
+        notes=["CPU: min 1.0 % · avg 2.0 % · max 3.0 %", "alert above 80 %"],
+        width=600,
+        height=190,
+    )
+    doc = Document(title="t", subtitle="s", sections=[Section("Server", figures=[figure])])
+    html = render_html(doc)
+    assert (
+        'alt="CPU use, last 24 h: CPU: min 1.0 % · avg 2.0 % · max 3.0 %; alert above 80 %"' in html
+    )
+    assert 'width="600" height="190"' in html
+    assert ">alert above 80 %</div>" in html
+    text = render_text(doc)
+    assert "CPU use, last 24 h (chart in the HTML version):\n  CPU: min 1.0 % · avg" in text
+    markdown = render_markdown(doc)
+    assert "**CPU use, last 24 h** (chart in the mail)\n\n- CPU: min 1.0 %" in markdown

@@ -172,6 +172,10 @@ def render_markdown(doc: Document) -> str:
             out.append("")
         for line in section.lines:
             out += [_md_escape(line), ""]
+        for figure in section.figures:
+            out += [f"**{_md_escape(figure.title)}** (chart in the mail)", ""]
+            out.extend(f"- {_md_escape(note)}" for note in figure.notes)
+            out.append("")
         for table in section.tables:
             if table.caption:
                 out += [f"**{_md_escape(table.caption)}**", ""]
