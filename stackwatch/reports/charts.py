@@ -85,7 +85,7 @@ class Chart:
     data_since: float | None = None
     tz: tzinfo | None = None
     width: int = 600
-    height: int = 170  # the plot and its axes; the legend's rows come on top of it
+    height: int = 170  # the plot and its axes; the legend's rows are added below
     hours_per_tick: int = 3
     binary: bool = False  # y ticks at round multiples of KiB, MiB, GiB
 
