@@ -27,7 +27,10 @@ $(STAMP): pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@# setuptools notes that an editable install of a flat layout may be shadowed by folders of
+	@# the working directory: stackwatch checks that at start (stackwatch.install), so hush it
+	PYTHONWARNINGS="ignore:Editable installation" \
+		$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 # Refresh both locks from pyproject.toml (after changing a dependency there), then commit them.
@@ -73,6 +76,7 @@ bench: $(STAMP) system-deps-test
 	$(BIN)/python bench/cgroups.py
 	$(BIN)/python bench/evaluate.py
 	$(BIN)/python bench/flows.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -10,10 +10,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from stackwatch.config import load_config
+from stackwatch.config import Config, load_config
 from stackwatch.errors import StackwatchError
+from stackwatch.private import private_dirs
 
-DEFAULT_OUTPUT = "daily-report.html"
+DEFAULT_OUTPUT = "daily-report.html"  # in the folder of the alert database (state.path)
 
 
 def register(subparsers: Any, config_options: argparse.ArgumentParser) -> None:
@@ -39,8 +40,8 @@ def register(subparsers: Any, config_options: argparse.ArgumentParser) -> None:
         "-o",
         "--output",
         metavar="FILE",
-        help=f"where to write the HTML (default with --dry-run: {DEFAULT_OUTPUT}); "
-        "the Markdown goes beside it as .md",
+        help=f"where to write the HTML (default with --dry-run: reports/{DEFAULT_OUTPUT} in "
+        "the state folder, state/ by default); the Markdown goes beside it as .md",
     )
     daily.set_defaults(func=daily_command)
 
@@ -55,6 +56,12 @@ def _inline_images(html: str, images: list[Any]) -> str:
     return html
 
 
+def default_output(config: Config) -> Path:
+    """Where a dry run writes: ``reports/`` beside the alert database, under ``state/`` by
+    default (which ``.gitignore`` covers), never the working folder."""
+    return config.state.path.parent / "reports" / DEFAULT_OUTPUT
+
+
 def daily_command(args: argparse.Namespace) -> int:
     # Prefect is imported only when the report is built: `stackwatch --help` stays fast
     from flows.flow_history import daily_report
@@ -63,8 +70,10 @@ def daily_command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     report = daily_report(config)
     if args.dry_run or args.output:
-        path = Path(args.output or DEFAULT_OUTPUT)
+        path = Path(args.output) if args.output else default_output(config)
         try:
+            if not args.output:
+                private_dirs(path.parent)
             path.write_text(_inline_images(report.html, report.images), encoding="utf-8")
             path.with_suffix(".md").write_text(report.markdown, encoding="utf-8")
         except OSError as exc:

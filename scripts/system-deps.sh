@@ -20,6 +20,7 @@ case "${1:-}" in
       [prometheus-alertmanager]=prometheus-alertmanager
       [victoria-metrics]=victoria-metrics
       [/usr/share/prometheus-node-exporter-collectors/directory-size.sh]=prometheus-node-exporter-collectors
+      [chromium]=chromium  # the mail screenshot tests render HTML headless
     )
     ;;
   *)

@@ -16,6 +16,7 @@ from alerter.store import AlertStore
 from stackwatch.cli import main
 from stackwatch.config import Config
 from stackwatch.prometheus import TransientPrometheusError
+from tests.support.chromium import WIDTHS, artifacts, mail_html, overflow, screenshot
 from tests.support.procs import free_port
 from tests.support.prometheus import PrometheusServer
 from tests.support.scraped import RULES, MetricsEndpoint, mail_parts, settle
@@ -481,3 +482,37 @@ def test_failing_query_fires_blind_and_resolves_nothing(
         "MonitoringBlind": "firing",
     }
     assert second.sent == []
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.xfail(
+    strict=True,
+    reason="the label table's long values (a 64-character container id, a Compose label) do "
+    "not wrap: the mail is about 1030 px wide",
+)
+def test_the_alert_mail_fits_the_screen(
+    width: int,
+    endpoint: MetricsEndpoint,
+    prometheus: PrometheusServer,
+    smtp_server: SmtpServer,
+    make_config: Callable[..., Config],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The firing mail in headless Chromium at a mail client's width and a phone's: nothing
+    wider than the screen. The labels are what a container's alert carries: a 64-character
+    id and a long Compose label."""
+    config = make_config()
+    container = "4f9c2b7e1d3a" * 5 + "9a0b"
+    labels = (
+        f'host="web-1",note="fine",id="/system.slice/docker-{container}.scope",'
+        "container_label_com_docker_compose_project_config_files="
+        '"/srv/stacks/production/docker-compose.yml,/srv/stacks/production/override.yml"'
+    )
+    endpoint.set(f"test_cpu_ratio{{{labels}}}", 0.953)
+    settle(prometheus, "test_cpu_ratio > 0.9")
+    run_check(config, "threshold-test", now=datetime.now(tz=UTC))
+    html = mail_html(smtp_server.messages[-1])
+
+    shot = screenshot(html, "alert-mail", width, artifacts(tmp_path_factory))
+
+    assert overflow(shot) is None, overflow(shot)

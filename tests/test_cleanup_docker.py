@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import email
+import email.policy
 import io
 import os
 import re
@@ -10,6 +12,7 @@ import tarfile
 import threading
 import uuid
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +23,9 @@ from docker.types import Mount
 
 from stackwatch.cli import main
 from stackwatch.config import Config
-from stackwatch.reports.cleanup import CleanupStep, run_weekly_cleanup
+from stackwatch.reports.cleanup import CleanupStep, run_weekly_cleanup, send_cleanup_report
 from stackwatch.reports.docker_prune import DockerPruner, PruneResult
+from tests.support.chromium import MAIL_WIDTHS, artifacts, mail_html, overflow, screenshot
 from tests.support.dockerd import DockerDaemon, busybox_tar
 
 pytestmark = pytest.mark.integration
@@ -314,3 +318,31 @@ def test_engine_down_fails_the_docker_steps_only(tmp_path: Any) -> None:
     others = [s for s in report.steps if not s.name.startswith("Docker")]
     assert all(s.skipped for s in others)
     assert "Docker: stopped containers failed" in report.text
+
+
+@pytest.mark.parametrize("width", MAIL_WIDTHS)
+def test_the_cleanup_report_fits_the_screen(
+    width: int,
+    dockerd: DockerDaemon,
+    scene: dict[str, Any],
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The report of a real prune, as mailed, in headless Chromium at a mail client's width and
+    a phone's: nothing wider than the screen."""
+    config = Config.model_validate(
+        {
+            **config_for(dockerd).model_dump(mode="json", by_alias=True),
+            "smtp": {"outbox_dir": str(tmp_path / "outbox")},
+        }
+    )
+    report = run_weekly_cleanup(config)
+    send_cleanup_report(config, report)
+    (mail,) = (tmp_path / "outbox").glob("*.eml")
+    message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    html = mail_html(message)
+
+    shot = screenshot(html, "cleanup-report", width, artifacts(tmp_path_factory))
+
+    assert overflow(shot) is None, overflow(shot)

@@ -13,6 +13,7 @@ import pytest
 from alerter.store import AlertStore
 from flows import checks
 from flows.checks import threshold_alert_check
+from tests.support.chromium import MAIL_WIDTHS, artifacts, mail_html, overflow, screenshot
 from tests.support.procs import free_port
 from tests.support.prometheus import PrometheusServer
 from tests.support.smtp import SmtpServer
@@ -103,3 +104,24 @@ def test_a_failing_flow_mails_once_reminds_per_repeat_interval_and_mails_its_rec
     state = threshold_alert_check(config_path=config, return_state=True)
     assert state.is_completed(), state.message
     assert len(smtp_server.messages) == 2 + reminders
+
+
+@pytest.mark.parametrize("width", MAIL_WIDTHS)
+def test_the_failure_mail_fits_the_screen(
+    width: int,
+    tmp_path: Path,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The failure mail of a real failed run in headless Chromium at a mail client's width and
+    a phone's: nothing wider than the screen."""
+    monkeypatch.setattr(checks.evaluate_rules, "retry_delay_seconds", [0.05, 0.05, 0.05])
+    config = _write_config(tmp_path, smtp_server, f"http://127.0.0.1:{free_port()}", "4h")
+    state = threshold_alert_check(config_path=config, return_state=True)
+    assert state.is_failed()
+    html = mail_html(smtp_server.messages[-1])
+
+    shot = screenshot(html, "failure-mail", width, artifacts(tmp_path_factory))
+
+    assert overflow(shot) is None, overflow(shot)

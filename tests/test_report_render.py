@@ -1,27 +1,27 @@
-"""Charts as PNG and the report document rendered as text, Markdown and mail HTML."""
+"""Charts as PNG (matplotlib) and the report document rendered as text, Markdown and HTML."""
 
 from __future__ import annotations
 
+import io
+import itertools
 import math
+import random
 import re
-import struct
-import zlib
+import statistics
+import subprocess
+import sys
+from datetime import UTC
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import Image
 
-from stackwatch.reports.charts import (
-    AXIS,
-    BACKGROUND,
-    GRID,
-    PALETTE,
-    Chart,
-    Line,
-    decode_png,
-    encode_png,
-)
+from stackwatch.reports import charts
+from stackwatch.reports.charts import PALETTE, SCALE, SHADE_COLOR, THRESHOLD_COLOR, Chart
 from stackwatch.reports.document import (
     Document,
+    Figure,
     Link,
     Section,
     Table,
@@ -31,75 +31,152 @@ from stackwatch.reports.document import (
 )
 
 DAY = 86400.0
+END = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
+START = END - DAY
+
+Pixel = tuple[int, int, int]
 
 
-def pixels(png: bytes) -> tuple[int, int, list[list[tuple[int, int, int]]]]:
-    width, height, rows = decode_png(png)
-    grid = [[(row[3 * x], row[3 * x + 1], row[3 * x + 2]) for x in range(width)] for row in rows]
-    return width, height, grid
+def pixels(png: bytes) -> tuple[int, int, list[list[Pixel]]]:
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    width, height = image.size
+    raw = image.tobytes()
+    data = list(zip(raw[0::3], raw[1::3], raw[2::3], strict=True))
+    return width, height, [data[y * width : (y + 1) * width] for y in range(height)]
 
 
-def test_png_is_valid_for_zlib_and_crc_readers() -> None:
-    rows = [bytes([10 * y, 20, 30]) * 4 for y in range(3)]
-    png = encode_png(4, 3, rows)
+def rgb(color: str) -> Pixel:
+    value = int(color.lstrip("#"), 16)
+    return (value >> 16, (value >> 8) & 255, value & 255)
+
+
+def near(a: Pixel, b: Pixel, tolerance: int = 40) -> bool:
+    return sum(abs(x - y) for x, y in zip(a, b, strict=True)) <= tolerance
+
+
+def every_5_min(value: object, since: float = START) -> list[tuple[float, float]]:
+    times = [START + i * 300 for i in range(289)]
+    return [(t, value(t) if callable(value) else value) for t in times if t >= since]  # type: ignore[arg-type]
+
+
+def percent_chart(series: list[charts.Series], **kwargs: object) -> Chart:
+    return Chart(
+        START,
+        END,
+        series,
+        fmt=lambda v: f"{v * 100:.1f} %",
+        tick=charts.percent_tick,
+        high=1.0,
+        tz=UTC,
+        **kwargs,
+    )  # type: ignore[arg-type]
+
+
+def rows_of(grid: list[list[Pixel]], color: Pixel, min_share: float) -> list[int]:
+    """Rows where at least ``min_share`` of the pixels have ``color``."""
+    width = len(grid[0])
+    return [
+        y for y, row in enumerate(grid) if sum(near(p, color) for p in row) >= min_share * width
+    ]
+
+
+def test_a_chart_is_a_png_of_twice_its_html_size_and_small_enough_to_inline() -> None:
+    """Seven noisy series over 24 h, the worst case for compression, stay under 60 KB."""
+    noisy = random.Random(7)  # noqa: S311 - test data
+    series = [
+        charts.Series(f"app-{i}", every_5_min(lambda t: noisy.random()), PALETTE[i])
+        for i in range(7)
+    ]
+    chart = percent_chart(series, threshold=0.8)
+    png = charts.render(chart)
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    width, height = struct.unpack(">II", png[16:24])
-    assert (width, height) == (4, 3)
-    assert png[24:29] == bytes([8, 2, 0, 0, 0])  # 8-bit truecolour, no interlace
-    _, _, decoded = decode_png(png)
-    assert decoded == rows
-    with pytest.raises(ValueError, match="3 \\* width"):
-        encode_png(5, 3, rows)
+    width, height, grid = pixels(png)
+    assert (width, height) == (chart.width * SCALE, chart.image_height * SCALE)
+    assert len(png) <= charts.MAX_BYTES
+    # not blank: the drawn area has many colours and a spread of brightness
+    flat = [p for row in grid for p in row]
+    assert len(set(flat)) > 20
+    assert statistics.pstdev(sum(p) for p in flat[::7]) > 20
 
 
-def test_rising_line_goes_from_bottom_left_to_top_right() -> None:
-    chart = Chart(0, DAY, [Line("cpu", [(t, t / DAY) for t in range(0, int(DAY) + 1, 300)])])
-    width, height, grid = pixels(chart.render())
-    assert (width, height) == (chart.width, chart.height)
-    blue = PALETTE[0]
-    columns = [x for x in range(width) if any(grid[y][x] == blue for y in range(height))]
-    assert columns[0] <= chart.margin + 1
-    assert columns[-1] >= width - chart.margin - 2
-    left_rows = [y for y in range(height) if grid[y][columns[0]] == blue]
-    right_rows = [y for y in range(height) if grid[y][columns[-1]] == blue]
-    assert min(left_rows) > height - chart.margin - 4  # starts at 0 %
-    assert max(right_rows) < chart.margin + 4  # ends at 100 %
-    # grid lines and axes are drawn under the data
-    flat = {p for row in grid for p in row}
-    assert {GRID, AXIS, BACKGROUND} <= flat
-
-
-def test_gaps_values_out_of_range_and_several_lines() -> None:
-    points = [(0.0, 0.5), (DAY / 4, 0.5), (DAY / 2, math.nan), (DAY * 0.75, 2.0), (DAY, 2.0)]
-    other = [(0.0, -1.0), (DAY, -1.0)]
-    chart = Chart(0, DAY, [Line("a", points, PALETTE[0]), Line("b", other, PALETTE[1])])
-    width, height, grid = pixels(chart.render())
-    middle = width // 2
-    # nothing drawn across the NaN gap at mid-day
-    assert not any(grid[y][middle] == PALETTE[0] for y in range(height))
-    # 2.0 is clamped to the top edge, -1.0 to the bottom one, both visible
-    assert any(grid[y][width - chart.margin - 2] == PALETTE[0] for y in range(chart.margin + 3))
-    assert any(grid[y][middle] == PALETTE[1] for y in range(height - chart.margin - 3, height))
-
-
-def test_a_single_point_is_still_visible() -> None:
-    chart = Chart(0, DAY, [Line("ram", [(DAY, 0.3)])])
-    _, _, grid = pixels(chart.render())
-    assert sum(row.count(PALETTE[0]) for row in grid) >= 25  # a 5 x 5 dot
-
-
-def test_chart_is_small_enough_to_inline() -> None:
-    chart = Chart(
-        0,
-        DAY,
-        [
-            Line(str(i), [(t, (t / DAY + i / 7) % 1) for t in range(0, 86401, 300)], PALETTE[i])
-            for i in range(7)
-        ],
+def test_the_threshold_is_a_dashed_line_at_its_value() -> None:
+    """Series at 75 % and 85 % and the 80 % threshold: the dashed red line lies halfway."""
+    below, above = (
+        charts.Series("below", every_5_min(0.75), PALETTE[0]),
+        charts.Series("above", every_5_min(0.85), PALETTE[1]),
     )
-    png = chart.render()
-    assert len(png) < 40_000
-    assert zlib.decompress(png[png.index(b"IDAT") + 4 : -16])  # one IDAT chunk, valid zlib
+    _, _, grid = pixels(charts.render(percent_chart([below, above], threshold=0.8)))
+    red = rows_of(grid, rgb(THRESHOLD_COLOR), 0.3)
+    blue = rows_of(grid, rgb(PALETTE[0]), 0.5)
+    orange = rows_of(grid, rgb(PALETTE[1]), 0.5)
+    assert red
+    assert blue
+    assert orange
+    middle = (statistics.mean(blue) + statistics.mean(orange)) / 2
+    assert abs(statistics.mean(red) - middle) <= 2
+    # dashed: along the line red alternates with the background
+    row = grid[round(statistics.mean(red))]
+    changes = sum(
+        near(a, rgb(THRESHOLD_COLOR)) != near(b, rgb(THRESHOLD_COLOR))
+        for a, b in itertools.pairwise(row)
+    )
+    assert changes > 40
+    # without a threshold there is no red line
+    _, _, plain = pixels(charts.render(percent_chart([below, above])))
+    assert rows_of(plain, rgb(THRESHOLD_COLOR), 0.3) == []
+
+
+def test_a_short_history_is_shaded_and_said() -> None:
+    """Prometheus has data for the last 3 h only: the 21 h before are shaded and labelled."""
+    since = END - 3 * 3600
+    series = [charts.Series("CPU", every_5_min(0.3, since=since))]
+    chart = percent_chart(series, data_since=since)
+    _, height, grid = pixels(charts.render(chart))
+    plot_row = grid[height // 4]  # inside the plot, above the legend
+    width = len(plot_row)
+    assert near(plot_row[width // 4], rgb(SHADE_COLOR), 12)  # at about 6 h of 24
+    assert chart.no_data_before() == "17:26"
+    full = percent_chart([charts.Series("CPU", every_5_min(0.3))], data_since=None)
+    _, _, grid = pixels(charts.render(full))
+    assert not near(grid[height // 4][width // 4], rgb(SHADE_COLOR), 12)
+    assert full.no_data_before() is None
+
+
+def test_the_time_of_day_is_local() -> None:
+    since = END - 3 * 3600
+    chart = Chart(START, END, [], fmt=str, data_since=since, tz=ZoneInfo("Asia/Tokyo"))
+    assert chart.no_data_before() == "02:26"  # 17:26 UTC
+
+
+def test_the_legend_has_min_avg_and_max_and_gaps_stay_empty() -> None:
+    points = [(START, 0.1), (START + 300, math.nan), (END - 300, 0.5), (END, 0.3)]
+    chart = percent_chart([charts.Series("RAM", points), charts.Series("swap", [])])
+    assert chart.legend_lines() == ["RAM: min 10.0 % · avg 30.0 % · max 50.0 %", "swap: no data"]
+    png = charts.render(chart)
+    assert len(png) < charts.MAX_BYTES
+
+
+def test_byte_ticks_are_round_binary_steps() -> None:
+    assert charts.binary_step(700 * 2**20) == 200 * 2**20
+    assert charts.binary_step(3 * 2**30) == 1 * 2**30
+    assert charts.binary_step(10_000) == 2.5 * 1024
+
+
+def test_the_exporter_the_alerter_and_the_command_line_do_not_load_matplotlib() -> None:
+    code = (
+        "import sys, stackwatch.cli, exporter.server, alerter.check, stackwatch.reports.daily; "
+        "stackwatch.cli.build_parser() if hasattr(stackwatch.cli, 'build_parser') else None; "
+        "print(sorted(m for m in ('matplotlib', 'PIL', 'numpy') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=120,
+    )
+    assert out.stdout.strip() == "[]"
 
 
 def hostile_document() -> Document:
@@ -230,3 +307,26 @@ def test_every_server_query_names_the_job_once_even_when_it_contains_sel() -> No
         jobs = re.findall(r'job="([^"]*)"', expr)
         assert jobs, expr
         assert set(jobs) == {"SELFHOSTED"}, expr
+
+
+def test_a_chart_reads_as_text_in_every_rendering() -> None:
+    """Without images (a text-only client, the Prefect artifact) the chart's numbers remain."""
+    figure = Figure(
+        cid="cpu-24h",
+        title="CPU use, last 24 h",
+        png=b"",
+        notes=["CPU: min 1.0 % · avg 2.0 % · max 3.0 %", "alert above 80 %"],
+        width=600,
+        height=190,
+    )
+    doc = Document(title="t", subtitle="s", sections=[Section("Server", figures=[figure])])
+    html = render_html(doc)
+    assert (
+        'alt="CPU use, last 24 h: CPU: min 1.0 % · avg 2.0 % · max 3.0 %; alert above 80 %"' in html
+    )
+    assert 'width="600" height="190"' in html
+    assert ">alert above 80 %</div>" in html
+    text = render_text(doc)
+    assert "CPU use, last 24 h (chart in the HTML version):\n  CPU: min 1.0 % · avg" in text
+    markdown = render_markdown(doc)
+    assert "**CPU use, last 24 h** (chart in the mail)\n\n- CPU: min 1.0 %" in markdown

@@ -117,6 +117,7 @@ def test_make_test_adds_what_the_tests_need(machine: dict[str, Path]) -> None:
         "docker-compose",
         "prometheus-alertmanager",
         "victoria-metrics",
+        "chromium",
     }
 
 

@@ -56,23 +56,24 @@ class Table:
 
 
 @dataclass(frozen=True)
-class LegendEntry:
-    label: str
-    color: str  # "#rrggbb"
-
-
-@dataclass(frozen=True)
 class Figure:
-    """An inline chart: the PNG plus the words that belong around it."""
+    """An inline chart: the PNG plus the words that say the same without the image.
+
+    ``notes`` are its numbers as text (each series' min, avg and max, the alert threshold, since
+    when there is data), shown under the image and in the text part; ``width`` and ``height``
+    are its size in the HTML (the PNG has twice the pixels, for high-density screens).
+    """
 
     cid: str
     title: str
     png: bytes
-    scale: str
-    axis: list[str]
-    legend: list[LegendEntry]
+    notes: list[str]
     width: int
     height: int
+
+    @property
+    def alt(self) -> str:
+        return f"{self.title}: " + "; ".join(self.notes) if self.notes else self.title
 
 
 @dataclass
@@ -139,7 +140,8 @@ def render_text(doc: Document) -> str:
         out.extend(f"! {w}" for w in section.warnings)
         out.extend(section.lines)
         for figure in section.figures:
-            out.append(f"[chart: {figure.title}, {figure.scale} — see the HTML version]")
+            out.append(f"{figure.title} (chart in the HTML version):")
+            out.extend(f"  {note}" for note in figure.notes)
         for table in section.tables:
             out.append("")
             out.extend(_text_table(table))
@@ -179,6 +181,10 @@ def render_markdown(doc: Document) -> str:
             out.append("")
         for line in section.lines:
             out += [_md_escape(line), ""]
+        for figure in section.figures:
+            out += [f"**{_md_escape(figure.title)}** (chart in the mail)", ""]
+            out.extend(f"- {_md_escape(note)}" for note in figure.notes)
+            out.append("")
         for table in section.tables:
             if table.caption:
                 out += [f"**{_md_escape(table.caption)}**", ""]

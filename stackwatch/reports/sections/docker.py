@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from stackwatch.format import count, human_bytes
-from stackwatch.reports.document import Section, Table
+from stackwatch.reports.document import Figure, Section, Table
+from stackwatch.reports.sections.figures import TOP, busiest, figure
 from stackwatch.reports.sections.gate import Context, SectionSpec
 
 TITLE = "Docker containers"
@@ -77,7 +78,39 @@ def build(ctx: Context) -> Section:
             f"{len(bad_names)} container(s) not running or unhealthy: {', '.join(bad_names)}"
         )
     section.tables.append(table)
+    section.figures = usage_figures(ctx)
     return section
+
+
+def usage_figures(ctx: Context) -> list[Figure]:
+    """CPU and memory over the window of the busiest containers (none without usage data)."""
+    prom = ctx.prom
+    cpu = prom.range('sum by (name) (rate(container_cpu_usage_seconds_total{SEL,cpu="total"}[5m]))')
+    memory = prom.range("max by (name) (container_memory_working_set_bytes{SEL})")
+    out = []
+    if cpu:
+        lines = [(s.labels.get("name", "?"), s) for s in busiest(cpu)]
+        out.append(
+            figure(
+                "containers-cpu-24h",
+                f"CPU per container (top {TOP}), last 24 h",
+                prom,
+                lines,
+                unit="cores",
+            )
+        )
+    if memory:
+        lines = [(s.labels.get("name", "?"), s) for s in busiest(memory)]
+        out.append(
+            figure(
+                "containers-memory-24h",
+                f"Memory per container (top {TOP}), last 24 h",
+                prom,
+                lines,
+                unit="bytes",
+            )
+        )
+    return out
 
 
 def cores(value: float | None) -> str:

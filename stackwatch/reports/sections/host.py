@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from stackwatch import promql
 from stackwatch.format import human_bytes, human_duration, percent
 from stackwatch.prometheus import Series
-from stackwatch.reports import charts
-from stackwatch.reports.document import Figure, LegendEntry, Section, Table
+from stackwatch.reports.document import Section, Table
+from stackwatch.reports.sections.figures import figure
 from stackwatch.reports.sections.gate import Context, SectionSpec, Unavailable
-from stackwatch.reports.sections.source import STEP, PromSource
+from stackwatch.reports.sections.source import STEP
 
 TITLE = "Server"
-HOUR_AXIS = ("24 h ago", "18 h ago", "12 h ago", "6 h ago", "now")
 
 
 @dataclass(frozen=True)
@@ -47,24 +46,6 @@ def one_per_device(series: list[Series]) -> list[Series]:
         ):
             best[key] = item
     return list(best.values())
-
-
-def figure(cid: str, title: str, prom: PromSource, lines: list[tuple[str, Series]]) -> Figure:
-    drawn = [
-        charts.Line(label, series.values, charts.PALETTE[i % len(charts.PALETTE)])
-        for i, (label, series) in enumerate(lines)
-    ]
-    chart = charts.Chart(prom.start, prom.end, drawn)
-    return Figure(
-        cid=cid,
-        title=title,
-        png=chart.render(),
-        scale="0 to 100 %, a grid line every 25 % and every 6 h",
-        axis=list(HOUR_AXIS),
-        legend=[LegendEntry(line.label, charts.color_hex(line.color)) for line in drawn],
-        width=chart.width,
-        height=chart.height,
-    )
 
 
 def build(ctx: Context) -> Section:
@@ -125,15 +106,30 @@ def build(ctx: Context) -> Section:
             human_bytes(avail.get(key)),
         )
     section.tables.append(table)
-    section.figures = [
-        figure("cpu-24h", "CPU use, last 24 h", prom, [(name(s.labels, "CPU"), s) for s in cpu]),
-        figure("ram-24h", "RAM use, last 24 h", prom, [(name(s.labels, "RAM"), s) for s in ram]),
-        figure(
+    charts = [
+        (
+            "cpu-24h",
+            "CPU use, last 24 h",
+            [(name(s.labels, "CPU"), s) for s in cpu],
+            promql.CPU_WARN,
+        ),
+        (
+            "ram-24h",
+            "RAM use, last 24 h",
+            [(name(s.labels, "RAM"), s) for s in ram],
+            promql.RAM_WARN,
+        ),
+        (
             "disk-24h",
             "Disk use per filesystem, last 24 h",
-            prom,
             [(name(s.labels, s.labels.get("mountpoint", "?")), s) for s in disk],
+            promql.DISK_WARN,
         ),
+    ]
+    section.figures = [
+        figure(cid, title, prom, lines, unit="percent", threshold=warn)
+        for cid, title, lines, warn in charts
+        if lines
     ]
     return section
 

@@ -25,12 +25,25 @@ class PromSource:
         # Prometheus works in milliseconds: an end it rounds up would drop the newest point
         self.end = round(now.timestamp(), 3)
         self.start = self.end - WINDOW
+        self._history: tuple[float | None] | None = None  # asked once, then kept
 
     def query(self, expr: str) -> list[Sample]:
         return self.client.query(expr.replace("SEL", self.sel), at=self.end)
 
     def range(self, expr: str) -> list[Series]:
         return self.client.query_range(expr.replace("SEL", self.sel), self.start, self.end, STEP)
+
+    def history_start(self) -> float | None:
+        """When Prometheus's data for the job begins, if later than the window's start (a fresh
+        install); None when it covers the whole window. Asked once."""
+        if self._history is None:
+            first = min(
+                (t for series in self.range("up{SEL}") for t, _ in series.values[:1]),
+                default=None,
+            )
+            late = first is not None and first > self.start + STEP / 2
+            self._history = (first if late else None,)
+        return self._history[0]
 
 
 def _problem(config: Config, exc: StackwatchError) -> str:
