@@ -61,7 +61,9 @@ CSS = MappingProxyType(
         "th": "background:#f9fafb;font-weight:bold;color:#374151;",
         "bad_row": "background:#fef2f2;",
         "bad_cell": "color:#991b1b;font-weight:bold;",
-        "key": "color:#6b7280;padding-right:12px;vertical-align:top;white-space:nowrap;",
+        # a label name can be as long as a Compose label's: it breaks too, rather than leave
+        # its value a column one letter wide
+        "key": f"color:#6b7280;padding-right:12px;vertical-align:top;{WRAP}",
         "link": "color:#1d4ed8;",
         "muted": "color:#6b7280;",
         "alarm": "background:#fef2f2;border-left:4px solid #dc2626;padding:8px 12px;"

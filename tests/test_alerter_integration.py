@@ -485,11 +485,6 @@ def test_failing_query_fires_blind_and_resolves_nothing(
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.xfail(
-    strict=True,
-    reason="the label table's long values (a 64-character container id, a Compose label) do "
-    "not wrap: the mail is about 1030 px wide",
-)
 def test_the_alert_mail_fits_the_screen(
     width: int,
     endpoint: MetricsEndpoint,

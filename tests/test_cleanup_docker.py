@@ -25,7 +25,7 @@ from stackwatch.cli import main
 from stackwatch.config import Config
 from stackwatch.reports.cleanup import CleanupStep, run_weekly_cleanup, send_cleanup_report
 from stackwatch.reports.docker_prune import DockerPruner, PruneResult
-from tests.support.chromium import MAIL_WIDTHS, artifacts, mail_html, overflow, screenshot
+from tests.support.chromium import WIDTHS, artifacts, mail_html, overflow, screenshot
 from tests.support.dockerd import DockerDaemon, busybox_tar
 
 pytestmark = pytest.mark.integration
@@ -320,7 +320,7 @@ def test_engine_down_fails_the_docker_steps_only(tmp_path: Any) -> None:
     assert "Docker: stopped containers failed" in report.text
 
 
-@pytest.mark.parametrize("width", MAIL_WIDTHS)
+@pytest.mark.parametrize("width", WIDTHS)
 def test_the_cleanup_report_fits_the_screen(
     width: int,
     dockerd: DockerDaemon,

@@ -13,7 +13,7 @@ import pytest
 from alerter.store import AlertStore
 from flows import checks
 from flows.checks import threshold_alert_check
-from tests.support.chromium import MAIL_WIDTHS, artifacts, mail_html, overflow, screenshot
+from tests.support.chromium import WIDTHS, artifacts, mail_html, overflow, screenshot
 from tests.support.procs import free_port
 from tests.support.prometheus import PrometheusServer
 from tests.support.smtp import SmtpServer
@@ -106,7 +106,7 @@ def test_a_failing_flow_mails_once_reminds_per_repeat_interval_and_mails_its_rec
     assert len(smtp_server.messages) == 2 + reminders
 
 
-@pytest.mark.parametrize("width", MAIL_WIDTHS)
+@pytest.mark.parametrize("width", WIDTHS)
 def test_the_failure_mail_fits_the_screen(
     width: int,
     tmp_path: Path,

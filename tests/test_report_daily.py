@@ -298,22 +298,7 @@ def test_the_charts_are_drawn(
         assert image_spread(shot, image) > 10, f"{image['alt']} is blank at {width} px"
 
 
-# At 375 px the layout's card is not all: the report's 5- and 6-column tables need 414 to 540 px
-# at 13 px with 8 px of padding, even with the card fluid; the charts shrink to fit.
-@pytest.mark.parametrize(
-    "width",
-    [
-        680,
-        pytest.param(
-            375,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the mail layout's card is a fixed 640 px wide, and the report's "
-                "tables need 414 to 540 px",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("width", WIDTHS)
 def test_the_report_fits_the_screen(
     width: int, stack: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> None:

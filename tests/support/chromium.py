@@ -235,15 +235,6 @@ def render_html(html: str, width: int, out: Path, *, timeout: float = 60.0) -> R
 
 WIDTHS = (680, 375)  # the widest a mail client gives a mail, and a phone's
 
-# Mail in the shared layout does not fit a phone yet: its card is 640 px wide (width="640" and
-# width:640px in stackwatch/templates/mail/layout.html.j2 and htmlmail.CSS["card"]; Chromium
-# does not shrink a table below its width for max-width:100%), so every page is 656 px wide at
-# 375 px. Strict: once the layout fits, these pass and the mark must go.
-CARD_TOO_WIDE = pytest.mark.xfail(
-    strict=True, reason="the mail layout's card is a fixed 640 px wide: the page is 656 px"
-)
-MAIL_WIDTHS = (680, pytest.param(375, marks=CARD_TOO_WIDE))
-
 
 def mail_html(message: EmailMessage) -> str:
     """A mail's HTML part with its inline images (``cid:``) as ``data:`` URLs, as a mail client
