@@ -10,6 +10,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from alerter import template_limits
+from alerter.between import (
+    BetweenNotice,
+    Coverage,
+    Episode,
+    evaluate_span,
+    notice_for,
+    span_window,
+)
 from alerter.check_result import CheckResult, status_of
 from alerter.delivery import deliver
 from alerter.errors import AlerterError
@@ -17,7 +25,7 @@ from alerter.evaluate import SeriesKey, Window, evaluate_blind, evaluate_rule, w
 from alerter.flapping import MailPlan, plan_mail
 from alerter.history import condition_starts, held_from
 from alerter.model import BLIND_ALERT, RESOLVED, AlertState, BlindReason
-from alerter.notify import MailRenderer
+from alerter.notify import FlapNotice, MailRenderer, Notification
 from alerter.rules import Rule, RuleSet, load_rules
 from alerter.silences import silenced_by
 from alerter.store import AlertStore
@@ -57,6 +65,7 @@ class _RuleQuery:
     error: str | None
     incomplete: str | None = None  # a partial answer: blind for this rule, never resolution
     starts: Mapping[SeriesKey, float] = field(default_factory=dict)  # see condition_starts
+    coverage: Coverage | None = None  # when the span's data was seen (``alerter.between``)
 
 
 def _query_rule(
@@ -65,8 +74,9 @@ def _query_rule(
     now: float,
     prior: Sequence[AlertState] = (),
     since: float | None = None,
+    window: Window | None = None,
 ) -> _RuleQuery:
-    window = window_for(rule, now)
+    window = window if window is not None else window_for(rule, now)
     try:
         if window.instant:
             samples = client.query(rule.expr, at=now)
@@ -92,16 +102,40 @@ def query_rules(
     concurrency: int,
     prior: Sequence[AlertState] = (),
     since: float | None = None,
+    windows: Sequence[Window] | None = None,
 ) -> list[_RuleQuery]:
     """Every rule's query, run concurrently over the client's one session; with ``since`` (when
-    the server began to hold data), new alerts' conditions are looked back for too.
+    the server began to hold data), new alerts' conditions are looked back for too. With
+    ``windows`` (one per rule: spans since the previous evaluation), each span's ``up`` is read
+    too, to tell where its data was seen.
 
     Raises TransientPrometheusError when Prometheus is unreachable.
     """
     if not rules:
         return []
+    chosen = list(windows) if windows is not None else [None] * len(rules)
+    spans = {w for w in chosen if w is not None and not w.instant}
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(rules)))) as pool:
-        return list(pool.map(lambda rule: _query_rule(client, rule, now, prior, since), rules))
+        coverage = dict(zip(spans, pool.map(lambda w: _coverage(client, w), spans), strict=True))
+        queries = list(
+            pool.map(
+                lambda pair: _query_rule(client, pair[0], now, prior, since, pair[1]),
+                zip(rules, chosen, strict=True),
+            )
+        )
+    return [replace(q, coverage=coverage.get(q.window)) if coverage else q for q in queries]
+
+
+def _coverage(client: PrometheusClient, window: Window) -> Coverage | None:
+    """Where each target was up over ``window``; None (all seen) when that cannot be read."""
+    try:
+        matrix = client.query_range(UP, window.start, window.end, window.step)
+    except TransientPrometheusError:
+        raise
+    except PrometheusError as exc:
+        log.warning("cannot read up over the span since the last evaluation: %s", exc)
+        return None
+    return None if matrix.incomplete is not None else Coverage.from_up(matrix)
 
 
 def _scrape_facts(client: PrometheusClient, job: str, now: float) -> ScrapeFacts:
@@ -175,6 +209,21 @@ def _owns(rule: Rule, state: AlertState) -> bool:
     )
 
 
+def _silence_episodes(
+    episodes: Sequence[Episode], store: AlertStore, moment: datetime
+) -> list[Episode]:
+    """Episodes matched by a silence active when they fired, or now, are not mailed."""
+    if not episodes:
+        return []
+    silences = store.silences(include_expired=True)
+    out = []
+    for e in episodes:
+        at = datetime.fromtimestamp(e.fired_at, tz=UTC)
+        by = silenced_by(silences, e.labels, at) or silenced_by(silences, e.labels, moment)
+        out.append(replace(e, silenced_by=by))
+    return out
+
+
 def run_check(
     config: Config,
     group: str,
@@ -210,8 +259,26 @@ def run_check(
                 facts = _scrape_facts(client, config.prometheus.job, ts)
                 since = held_from(client, ts)
                 seen = store.group_states(group)  # read before the lock: chooses look backs
+                between = config.rules.between_runs
+                previous = store.covered_to(group) if between.enabled else None
+                windows = [
+                    span_window(
+                        r,
+                        ts,
+                        previous,
+                        max_span=between.max_span,
+                        resolution=between.resolution,
+                    )
+                    for r in group_rules
+                ]
                 queries = query_rules(
-                    client, group_rules, ts, config.prometheus.max_concurrency, seen, since
+                    client,
+                    group_rules,
+                    ts,
+                    config.prometheus.max_concurrency,
+                    seen,
+                    since,
+                    windows if previous is not None else None,
                 )
         except PrometheusError as exc:
             if not dry_run:
@@ -233,23 +300,38 @@ def run_check(
             blind = bool(reasons)
             evaluated = {r.alert for r in group_rules}
             current: list[AlertState] = []
+            episodes: list[Episode] = []
             for query in queries:
                 mine = [p for p in prior if _owns(query.rule, p)]
                 if query.series is None:
                     current.extend(mine)
                 else:
                     rule_blind = group_blind or query.incomplete is not None
+                    spanned = previous is not None and not query.window.instant
+                    span = evaluate_span(
+                        query.rule,
+                        query.series,
+                        mine,
+                        query.window,
+                        held_from=since,
+                        coverage=query.coverage,
+                        blind=rule_blind or not spanned,
+                        facts=facts,
+                    )
+                    episodes.extend(span.episodes)
                     current.extend(
                         evaluate_rule(
                             query.rule,
                             query.series,
-                            mine,
+                            [p for p in mine if p.fingerprint not in span.restarted],
                             ts,
                             query.window,
                             blind=rule_blind,
                             facts=facts,
                             held_from=since,
                             starts=query.starts,
+                            ended=span.ended,
+                            fired_when_held=spanned,
                         )
                     )
             current.extend(
@@ -281,14 +363,33 @@ def run_check(
                     blind=blind,
                 )
                 current = plan.states
-            mails = plan.mails if plan is not None else []
+            episodes = _silence_episodes(episodes, store, moment)
+            if not dry_run:
+                episodes = store.save_episodes(episodes)  # found before: mailed before
+            mails: list[Notification | FlapNotice | BetweenNotice] = (
+                list(plan.mails) if plan is not None else []
+            )
+            notice = notice_for(
+                group,
+                episodes,
+                previous if previous is not None else ts,
+                ts,
+                held=plan.flapping if plan is not None else (),
+            )
+            if notice is not None and plan is not None:
+                mails.append(notice)
             messages = [(n, renderer.compose(n, mailer, ts)) for n in mails]
             subjects = [n.subject for n in mails]
             if not dry_run:
                 store.save_group(group, current, ts)
                 # success: every rule file read and every rule's query answered
                 store.record_evaluation(
-                    group, ts, success=not errors, error="; ".join(errors) or None
+                    group,
+                    ts,
+                    success=not errors,
+                    error="; ".join(errors) or None,
+                    # a blind group saw nothing: the next evaluation looks at this time again
+                    covered_to=None if group_blind else ts,
                 )
                 if plan is not None:
                     store.save_flapping(group, plan.update, ts, flapping.window)

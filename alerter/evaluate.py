@@ -113,20 +113,33 @@ def _runs(series: Sequence[Series], window: Window, held_from: float | None = No
     return out
 
 
-def _render_labels(rule: Rule, run: _Run) -> dict[str, str]:
-    """As Prometheus: the series' labels, then the rule's (templates see the sample's labels)."""
-    out = dict(run.labels)
+def render_labels(
+    rule: Rule, source: Mapping[str, str], labels: Mapping[str, str], value: float | None
+) -> dict[str, str]:
+    """As Prometheus: the series' ``labels``, then the rule's (templates see ``source``, the
+    sample's labels)."""
+    out = dict(labels)
     # a label is part of the alert's identity: it never depends on other templates' time
     with template_limits.outside_budget():
         for name, template in rule.labels.items():
-            out[name] = render(template, run.source, run.value)
+            out[name] = render(template, source, value)
     out["alertname"] = rule.alert
     return out
 
 
-def _annotations(rule: Rule, run: _Run) -> dict[str, str]:
+def render_annotations(
+    rule: Rule, source: Mapping[str, str], value: float | None
+) -> dict[str, str]:
     """Templates see the sample's labels, as Prometheus's do: not the rule's own labels."""
-    return {name: render(text, run.source, run.value) for name, text in rule.annotations.items()}
+    return {name: render(text, source, value) for name, text in rule.annotations.items()}
+
+
+def _render_labels(rule: Rule, run: _Run) -> dict[str, str]:
+    return render_labels(rule, run.source, run.labels, run.value)
+
+
+def _annotations(rule: Rule, run: _Run) -> dict[str, str]:
+    return render_annotations(rule, run.source, run.value)
 
 
 def new_since_window(
@@ -159,6 +172,8 @@ def evaluate_rule(
     facts: ScrapeFacts | None = None,
     held_from: float | None = None,
     starts: Mapping[SeriesKey, float] | None = None,
+    ended: Mapping[str, float] | None = None,
+    fired_when_held: bool = False,
 ) -> list[AlertState]:
     """The rule's alert instances after this evaluation (pending ones that ended are dropped).
 
@@ -170,6 +185,10 @@ def evaluate_rule(
     answer, broken rule files): alerts may start, but none ends. ``facts`` judge each instance
     on its own: one whose target is not up, or whose collector failed in that target's latest
     scrape, stays as it was (see ``alerter.trust``).
+
+    Over a span since the previous evaluation (``alerter.between``): ``ended`` says when a
+    firing alert's condition ended in it (its ``resolved_at``), and with ``fired_when_held`` a
+    new firing alert fired when its condition had held for ``for``, not when it is found.
     """
     needed = collectors_of(rule.expr)
     before = {a.fingerprint: a for a in prior}
@@ -210,7 +229,7 @@ def evaluate_rule(
             fired_at=(
                 old.fired_at
                 if episode_continues and old is not None
-                else (now if state == FIRING else None)
+                else (_fired_at(rule, since, now, fired_when_held) if state == FIRING else None)
             ),
             last_seen=now,
             last_notified=old.last_notified if active and old is not None else None,
@@ -232,9 +251,14 @@ def evaluate_rule(
         ):
             result[fp] = replace(old, last_seen=last_seen)
         elif old.state == FIRING:
-            result[fp] = replace(old, state=RESOLVED, resolved_at=now, last_seen=last_seen)
+            resolved_at = min(now, (ended or {}).get(fp, now))
+            result[fp] = replace(old, state=RESOLVED, resolved_at=resolved_at, last_seen=last_seen)
         # a pending alert whose condition ended simply disappears
     return list(result.values())
+
+
+def _fired_at(rule: Rule, since: float, now: float, when_held: bool) -> float:
+    return min(now, since + rule.for_) if when_held else now
 
 
 def evaluate_blind(

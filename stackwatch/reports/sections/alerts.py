@@ -44,7 +44,7 @@ def build(ctx: Context) -> Section:
             bad=not record.silenced,
         )
     resolved_table = Table(
-        ["Alert", "Labels", "Fired", "Resolved", "Lasted", "Summary"],
+        ["Alert", "Labels", "Fired", "Resolved", "Lasted", "Peak", "Summary"],
         caption="Fired and resolved in the last 24 h",
     )
     for record in resolved:
@@ -55,15 +55,20 @@ def build(ctx: Context) -> Section:
         )
         resolved_table.add(
             [
-                record.alertname,
+                record.alertname + (" (between checks)" if record.between_checks else ""),
                 labels_text(record.labels),
                 stamp(record.fired_at),
                 stamp(record.resolved_at),
                 human_duration(lasted),
+                compact_value(record.peak, missing="—"),
                 record.summary,
             ]
         )
-    section.lines.append(f"{len(firing)} firing now; {len(resolved)} fired and resolved in 24 h.")
+    between = sum(1 for r in resolved if r.between_checks)
+    section.lines.append(
+        f"{len(firing)} firing now; {len(resolved)} fired and resolved in 24 h"
+        + (f" ({between} of them between two checks)." if between else ".")
+    )
     if firing:
         ctx.attention.append(
             f"{len(firing)} alert(s) firing: {', '.join(sorted({r.alertname for r in firing}))}"
