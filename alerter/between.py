@@ -326,7 +326,9 @@ class BetweenNotice:
 
     @property
     def fingerprints(self) -> frozenset[str]:
-        return frozenset(e.fingerprint for e in self.episodes)
+        """What the mail reports, for the outbox: each episode by its alert and start, so that
+        it neither replaces nor is replaced by a queued mail about the alert as it is now."""
+        return frozenset(f"{e.fingerprint}@{e.fired_at:.3f}" for e in self.episodes)
 
     @property
     def subject(self) -> str:

@@ -409,8 +409,16 @@ def run_check(
         queued = store.queued_count()
         dead = store.dead_count()
 
+    # resolved now, or (its condition seen ending in the span) since the previous evaluation
+    ended = {p.fingerprint for p in prior if p.state != RESOLVED}
     shown = sorted(
-        (s for s in current if not (s.state == RESOLVED and (s.resolved_at or 0) < ts)),
+        (
+            s
+            for s in current
+            if not (
+                s.state == RESOLVED and (s.resolved_at or 0) < ts and s.fingerprint not in ended
+            )
+        ),
         key=lambda s: (s.alertname, sorted(s.labels.items())),
     )
     return CheckResult(
