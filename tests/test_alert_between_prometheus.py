@@ -35,12 +35,12 @@ FOR = 3.0
 # when the value is high, in seconds after the first evaluation
 SCRIPT = (
     (1.0, 3.0),  # shorter than for: pending only
-    (4.0, 10.0),  # just longer, entirely between the evaluations at 0 and 12
-    (14.0, 27.0),  # firing at the evaluation at 20, resolved before the one at 45
-    (28.0, 34.0),  # flapping: two episodes between the evaluations at 20 and 45
-    (36.0, 42.0),
+    (4.0, 9.0),  # just longer, entirely between the evaluations at 0 and 11
+    (12.0, 23.0),  # firing at the evaluation at 17, resolved before the one at 38
+    (24.0, 29.0),  # flapping: two episodes between the evaluations at 17 and 38
+    (31.0, 36.0),
 )
-EVALUATIONS = (0.0, 12.0, 20.0, 45.0)
+EVALUATIONS = (0.0, 11.0, 17.0, 38.0)
 
 
 class ScriptedValue:
