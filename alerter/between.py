@@ -152,6 +152,11 @@ def _first_seen(
     return None
 
 
+def _on_grid(ts: float, window: Window) -> float:
+    """The first step of ``window`` at or after ``ts``."""
+    return window.start + math.ceil((ts - window.start) / window.step - EPSILON) * window.step
+
+
 def _runs(
     points: Sequence[tuple[float, float]], window: Window, seen: frozenset[int] | None
 ) -> list[_Run]:
@@ -206,8 +211,11 @@ def evaluate_span(
     coverage: Coverage | None = None,
     blind: bool = False,
     facts: ScrapeFacts | None = None,
+    previous: float | None = None,
 ) -> Span:
-    """The rule's episodes that met ``for:`` and ended inside ``window`` (see the module).
+    """The rule's episodes that met ``for:`` and ended inside ``window`` after ``previous``,
+    the group's previous evaluation (see the module); the window may begin before it, to cover
+    ``for``, but what ended by then was that evaluation's.
 
     ``blind`` (the data behind the whole rule cannot be trusted) gives nothing: no episode and
     no end. An instance whose target is not trustworthy now (``facts``) is left out too.
@@ -236,14 +244,27 @@ def evaluate_span(
         rendered = render_labels(rule, item.labels, labels, None)
         fp = fingerprint(rule.group, rendered)
         old = before.get(fp)
-        runs = _with_keep_firing(_runs(points, window, seen), rule)
+        # runs that ended before the previous evaluation were that evaluation's to judge
+        anchor = max(previous if previous is not None else window.start, window.start)
+        runs = [
+            r
+            for r in _with_keep_firing(_runs(points, window, seen), rule)
+            if r.end is None or r.end > anchor + EPSILON
+        ]
+        if not runs:
+            continue
         open_before = old is not None and old.state in (PENDING, FIRING)
-        # the first run goes on from the previous evaluation when no step before it was seen
-        first = max(window.start, held_from if held_from is not None else window.start)
-        gap = _first_seen(first, runs[0].start, step, seen)
+        # an alert seen active before goes on in the first run, unless a step between the
+        # previous evaluation and that run's start was seen without the condition
+        first = _on_grid(max(anchor, held_from if held_from is not None else anchor), window)
+        gap = (
+            None
+            if runs[0].start <= anchor + step
+            else _first_seen(first, runs[0].start, step, seen)
+        )
+        continuing = open_before and gap is None
         if open_before and old is not None and gap is not None:
-            # not held when the span began: the old alert ended right after it was evaluated
-            ended[fp] = gap
+            ended[fp] = gap  # it ended right after the previous evaluation
             if old.state == FIRING and runs[-1].end is None:
                 restarted.add(fp)
                 episodes.append(_ended(rule, old, gap))
@@ -256,7 +277,7 @@ def evaluate_span(
                 if resolved > window.end:
                     continue  # kept firing until now
             since = run.start
-            if index == 0 and gap is None and open_before and old is not None:
+            if index == 0 and continuing and old is not None:
                 ended[fp] = resolved
                 if old.active_since is not None:
                     since = min(since, old.active_since)

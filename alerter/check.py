@@ -68,6 +68,51 @@ class _RuleQuery:
     coverage: Coverage | None = None  # when the span's data was seen (``alerter.between``)
 
 
+#: rules asked in one query: one round trip instead of one each (see ``_query_batch``)
+BATCH = 25
+#: the label that tells, in a batch's answer, which rule a series is of
+RULE_LABEL = "__stackwatch_rule"
+
+
+def _ask(
+    client: PrometheusClient, expr: str, window: Window, now: float
+) -> tuple[list[Series], str | None]:
+    if window.instant:
+        samples = client.query(expr, at=now)
+        return [Series(s.labels, [(s.timestamp, s.value)]) for s in samples], samples.incomplete
+    matrix = client.query_range(expr, window.start, window.end, window.step)
+    return list(matrix), matrix.incomplete
+
+
+def _query_batch(
+    client: PrometheusClient, rules: Sequence[Rule], window: Window, now: float
+) -> list[list[Series]] | None:
+    """The series of each of ``rules`` (all over ``window``) from one query: each rule's
+    expression marked with its index by ``label_replace``, joined with ``or``. None when the
+    answer cannot be split by rule (one rule's error, a partial answer): each is then asked
+    alone, so its error or partial answer is its own."""
+    expr = " or ".join(
+        f'label_replace((\n{rule.expr}\n), "{RULE_LABEL}", "{i}", "", "")'
+        for i, rule in enumerate(rules)
+    )
+    try:
+        series, incomplete = _ask(client, expr, window, now)
+    except TransientPrometheusError:
+        raise
+    except PrometheusError:
+        return None
+    if incomplete is not None:
+        return None
+    parts: list[list[Series]] = [[] for _ in rules]
+    for item in series:
+        labels = dict(item.labels)
+        index = labels.pop(RULE_LABEL, "")
+        if not index.isdecimal() or int(index) >= len(rules):
+            return None
+        parts[int(index)].append(Series(labels, item.values))
+    return parts
+
+
 def _query_rule(
     client: PrometheusClient,
     rule: Rule,
@@ -75,20 +120,19 @@ def _query_rule(
     prior: Sequence[AlertState] = (),
     since: float | None = None,
     window: Window | None = None,
+    answered: list[Series] | None = None,
 ) -> _RuleQuery:
+    """The rule's query (unless ``answered`` by a batch) and, for new alerts, the look back."""
     window = window if window is not None else window_for(rule, now)
-    try:
-        if window.instant:
-            samples = client.query(rule.expr, at=now)
-            series = [Series(s.labels, [(s.timestamp, s.value)]) for s in samples]
-            incomplete = samples.incomplete
-        else:
-            matrix = client.query_range(rule.expr, window.start, window.end, window.step)
-            series, incomplete = list(matrix), matrix.incomplete
-    except TransientPrometheusError:
-        raise
-    except PrometheusError as exc:  # the server's own message: a bad or unsuitable query
-        return _RuleQuery(rule, window, None, str(exc))
+    if answered is not None:
+        series, incomplete = answered, None
+    else:
+        try:
+            series, incomplete = _ask(client, rule.expr, window, now)
+        except TransientPrometheusError:
+            raise
+        except PrometheusError as exc:  # the server's own message: a bad or unsuitable query
+            return _RuleQuery(rule, window, None, str(exc))
     starts = (
         {} if since is None else condition_starts(client, rule, series, window, prior, now, since)
     )
@@ -113,14 +157,33 @@ def query_rules(
     """
     if not rules:
         return []
-    chosen = list(windows) if windows is not None else [None] * len(rules)
-    spans = {w for w in chosen if w is not None and not w.instant}
+    chosen = list(windows) if windows is not None else [window_for(r, now) for r in rules]
+    spans = {w for w in chosen if not w.instant} if windows is not None else set()
+    by_window: dict[Window, list[int]] = {}
+    for index, window in enumerate(chosen):
+        by_window.setdefault(window, []).append(index)
+    batches = [
+        (window, indexes[i : i + BATCH])
+        for window, indexes in by_window.items()
+        for i in range(0, len(indexes), BATCH)
+    ]
+    answered: list[list[Series] | None] = [None] * len(rules)
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(rules)))) as pool:
         coverage = dict(zip(spans, pool.map(lambda w: _coverage(client, w), spans), strict=True))
+        found = pool.map(
+            lambda b: (
+                _query_batch(client, [rules[i] for i in b[1]], b[0], now) if len(b[1]) > 1 else None
+            ),
+            batches,
+        )
+        for (_, indexes), parts in zip(batches, found, strict=True):
+            if parts is not None:
+                for index, part in zip(indexes, parts, strict=True):
+                    answered[index] = part
         queries = list(
             pool.map(
-                lambda pair: _query_rule(client, pair[0], now, prior, since, pair[1]),
-                zip(rules, chosen, strict=True),
+                lambda i: _query_rule(client, rules[i], now, prior, since, chosen[i], answered[i]),
+                range(len(rules)),
             )
         )
     return [replace(q, coverage=coverage.get(q.window)) if coverage else q for q in queries]
@@ -317,6 +380,7 @@ def run_check(
                         coverage=query.coverage,
                         blind=rule_blind or not spanned,
                         facts=facts,
+                        previous=previous,
                     )
                     episodes.extend(span.episodes)
                     current.extend(

@@ -206,7 +206,7 @@ def evaluate_rule(
         if (
             old is not None
             and old.active_since is not None
-            and (was_firing or (active and run.reaches_back))
+            and (was_firing or (active and (run.reaches_back or _held_when_seen(run, old, window))))
         ):
             # the run reaches back past the window: it started when the prior state says
             since = min(old.active_since, run.held_since or now)
@@ -255,6 +255,16 @@ def evaluate_rule(
             result[fp] = replace(old, state=RESOLVED, resolved_at=resolved_at, last_seen=last_seen)
         # a pending alert whose condition ended simply disappears
     return list(result.values())
+
+
+def _held_when_seen(run: _Run, old: AlertState, window: Window) -> bool:
+    """Whether the run already held when the previous evaluation saw the alert active: the
+    same condition, however far before that the window begins."""
+    return (
+        run.held_since is not None
+        and old.last_seen is not None
+        and run.held_since <= old.last_seen + window.step
+    )
 
 
 def _fired_at(rule: Rule, since: float, now: float, when_held: bool) -> float:

@@ -303,3 +303,30 @@ def test_the_mail_says_the_alert_fired_and_resolved_between_checks(tmp_path: Pat
     message = MailRenderer(config).compose(notice, Mailer(config.smtp), NOW)
     assert message["X-Stackwatch-Status"] == "between-checks"
     assert timedelta(seconds=episode.resolved_at - episode.fired_at) == timedelta(seconds=30)
+
+
+def test_what_ended_before_the_previous_evaluation_was_judged_by_it() -> None:
+    # a manual run a minute after the last: the window still covers for, back before it
+    recent = span_window(RULE, NOW, NOW - 60, max_span=6 * 3600, resolution=STEP)
+    offset = NOW - 60 - recent.start
+    earlier = Series(
+        {"host": "db-1", **TARGET},
+        [(recent.start + t, 95.0) for t in range(0, int(offset) - 30, int(STEP))],
+    )
+    result = evaluate_span(replace(RULE, for_=30.0), [earlier], [], recent, previous=NOW - 60)
+    assert result.episodes == ()
+
+
+def test_an_alert_seen_before_the_previous_evaluation_goes_on_from_its_start() -> None:
+    recent = span_window(RULE, NOW, NOW - 60, max_span=6 * 3600, resolution=STEP)
+    began = NOW - 200  # after the window's start, before the previous evaluation
+    series = Series(
+        {"host": "db-1", **TARGET},
+        [(t, 95.0) for t in (recent.start + k * STEP for k in range(40)) if began <= t <= NOW],
+    )
+    [fresh] = evaluate_rule(RULE, [series], [], NOW, recent)
+    pending = replace(fresh, state=PENDING, active_since=began, last_seen=NOW - 60)
+    result = evaluate_span(RULE, [series], [pending], recent, previous=NOW - 60)
+    assert (result.episodes, result.ended, result.restarted) == ((), {}, frozenset())
+    [alert] = evaluate_rule(RULE, [series], [pending], NOW, recent, fired_when_held=True)
+    assert alert.active_since == pending.active_since
