@@ -26,6 +26,8 @@ from alerter.trust import ScrapeFacts
 from stackwatch.config import Config
 from stackwatch.mail import Mailer
 from stackwatch.prometheus import Series
+from stackwatch.reports.sections import alerts as alerts_section
+from stackwatch.reports.sections.gate import Context, gate
 
 NOW = 1_800_000_000.0
 PREVIOUS = NOW - 900.0  # the group's previous evaluation, 15 minutes before
@@ -330,3 +332,20 @@ def test_an_alert_seen_before_the_previous_evaluation_goes_on_from_its_start() -
     assert (result.episodes, result.ended, result.restarted) == ((), {}, frozenset())
     [alert] = evaluate_rule(RULE, [series], [pending], NOW, recent, fired_when_held=True)
     assert alert.active_since == pending.active_since
+
+
+def test_the_daily_report_lists_episodes_between_checks_with_the_others(tmp_path: Path) -> None:
+    window = span()
+    [episode] = evaluate_span(RULE, [held((60, 375), peak_at=120)], [], window).episodes
+    config = Config.model_validate({"state": {"path": str(tmp_path / "state.db")}})
+    with AlertStore(config.state.path) as store:
+        store.save_episodes([episode])
+    ctx = Context(config, datetime.fromtimestamp(NOW, tz=UTC), "Prometheus: not needed", None)
+    section = gate(alerts_section.SECTION, ctx)
+    assert section.lines == [
+        "0 firing now; 1 fired and resolved in 24 h (1 of them between two checks)."
+    ]
+    [table] = section.tables
+    [row] = table.rows
+    assert row[0] == "CpuSaturated (between checks)"
+    assert row[4:6] == ["30 s", "99"]
