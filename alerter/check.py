@@ -318,8 +318,9 @@ def run_check(
 
     with AlertStore(config.state.path) as store:
         try:
-            with PrometheusClient(config.prometheus) as client:
-                facts = _scrape_facts(client, config.prometheus.job, ts)
+            with PrometheusClient(config.prometheus) as client, ThreadPoolExecutor(1) as aside:
+                # the targets' health is read while the rules are queried
+                scraped = aside.submit(_scrape_facts, client, config.prometheus.job, ts)
                 since = held_from(client, ts)
                 seen = store.group_states(group)  # read before the lock: chooses look backs
                 between = config.rules.between_runs
@@ -343,6 +344,7 @@ def run_check(
                     since,
                     windows if previous is not None else None,
                 )
+                facts = scraped.result()
         except PrometheusError as exc:
             if not dry_run:
                 store.record_evaluation(group, ts, success=False, error=str(exc))
