@@ -15,6 +15,7 @@ evaluation over the ``for`` window.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -219,7 +220,8 @@ def main() -> int:
 
     print(
         f"{args.rules} rules ({args.rules - args.rules // 2} range over for: 5m, "
-        f"{args.rules // 2} instant), {firing} alerts firing, {args.runs} runs\n"
+        f"{args.rules // 2} instant), {firing} alerts firing, {args.runs} runs, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n"
     )
     print(f"| {'what':<38} | {'wall s (median)':>15} | {'max s':>6} | {'x engine':>8} |")
     print(f"|{'-' * 40}|{'-' * 17}|{'-' * 8}|{'-' * 10}|")
