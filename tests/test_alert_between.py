@@ -349,3 +349,16 @@ def test_the_daily_report_lists_episodes_between_checks_with_the_others(tmp_path
     [row] = table.rows
     assert row[0] == "CpuSaturated (between checks)"
     assert row[4:6] == ["30 s", "99"]
+
+
+def test_an_aggregation_is_judged_on_the_steps_at_which_anything_was_scraped() -> None:
+    window = span()
+    # Prometheus itself held nothing from 150 s to 240 s: no `up` at all there
+    points = [(window.start + t, 1.0) for t in range(0, 901, int(STEP)) if not 150 <= t <= 240]
+    coverage = Coverage.from_up([Series({"__name__": "up", **TARGET}, points)])
+    total = Series({}, [(ts, 95.0) for ts, _ in points if ts - window.start <= 420])
+    [episode] = evaluate_span(RULE, [total], [], window, coverage=coverage).episodes
+    assert (episode.active_since, episode.resolved_at) == (window.start, window.start + 435)
+    # `absent()` is 1 while nothing is held: those steps hold no condition
+    absent = Series({}, [(window.start + t, 1.0) for t in range(150, 241, int(STEP))])
+    assert evaluate_span(RULE, [absent], [], window, coverage=coverage).episodes == ()
