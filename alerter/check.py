@@ -42,6 +42,7 @@ from stackwatch.mail import Mailer
 from stackwatch.prometheus import (
     PrometheusClient,
     PrometheusError,
+    QueryTimeoutError,
     Series,
     TransientPrometheusError,
 )
@@ -97,6 +98,8 @@ def _query_batch(
     )
     try:
         series, incomplete = _ask(client, expr, window, now)
+    except QueryTimeoutError:
+        return None  # the rules together take too long: each may not
     except TransientPrometheusError:
         raise
     except PrometheusError:
@@ -318,9 +321,8 @@ def run_check(
 
     with AlertStore(config.state.path) as store:
         try:
-            with PrometheusClient(config.prometheus) as client, ThreadPoolExecutor(1) as aside:
-                # the targets' health is read while the rules are queried
-                scraped = aside.submit(_scrape_facts, client, config.prometheus.job, ts)
+            with PrometheusClient(config.prometheus) as client:
+                facts = _scrape_facts(client, config.prometheus.job, ts)
                 since = held_from(client, ts)
                 seen = store.group_states(group)  # read before the lock: chooses look backs
                 between = config.rules.between_runs
@@ -344,7 +346,6 @@ def run_check(
                     since,
                     windows if previous is not None else None,
                 )
-                facts = scraped.result()
         except PrometheusError as exc:
             if not dry_run:
                 store.record_evaluation(group, ts, success=False, error=str(exc))
