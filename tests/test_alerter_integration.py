@@ -539,6 +539,9 @@ def test_failing_query_fires_blind_and_resolves_nothing(
         "MonitoringBlind": "firing",
     }
     assert second.sent == []
+    # a blind group saw nothing: its next evaluation looks at this time again
+    with AlertStore(config.state.path) as store:
+        assert store.covered_to("query-fail-test") is None
 
 
 def test_rules_asked_together_answer_as_each_asked_alone(
