@@ -38,6 +38,7 @@ from alerter.trust import (
     target_of,
 )
 from stackwatch.config import Config
+from stackwatch.format import format_value, labels_text, moment_text
 from stackwatch.mail import Mailer
 from stackwatch.prometheus import (
     PrometheusClient,
@@ -498,4 +499,14 @@ def run_check(
         dead=dead,
         would_send=subjects if dry_run else [],
         dry_run=dry_run,
+        between=[_episode_line(e) for e in episodes],
+    )
+
+
+def _episode_line(e: Episode) -> str:
+    peak = f", peak {format_value(e.peak)}" if e.peak is not None else ""
+    silenced = " (silenced)" if e.silenced_by is not None else ""
+    return (
+        f"{e.alertname}{silenced} {{{labels_text(e.labels)}}}: fired {moment_text(e.fired_at)}, "
+        f"resolved {moment_text(e.resolved_at)}{peak}"
     )

@@ -38,6 +38,8 @@ class CheckResult:
     dead: int = 0
     would_send: list[str] = field(default_factory=list)
     dry_run: bool = False
+    #: alerts that fired and resolved since the previous evaluation, one line each
+    between: list[str] = field(default_factory=list)
 
     @property
     def firing(self) -> list[AlertStatus]:
@@ -68,6 +70,12 @@ class CheckResult:
                 )
         else:
             lines.append("No alerts pending or firing.")
+        if self.between:
+            lines += [
+                "",
+                "Fired and resolved between checks:",
+                *[f"- {_md(e)}" for e in self.between],
+            ]
         lines.append("")
         sent = self.would_send if self.dry_run else self.sent
         verb = "Would send" if self.dry_run else "Sent"

@@ -109,10 +109,16 @@ def test_episodes_match_prometheus_rule_engine(tmp_path: Path) -> None:
                 }
             )
             metrics.t0 = time.time() + 1
+            results = []
             for offset in EVALUATIONS:
                 time.sleep(max(0.0, metrics.t0 + offset - time.time()))
                 result = run_check(config, "between")
                 assert not result.errors, result.errors
+                results.append(result)
+            # each evaluation names the episodes it found between checks
+            assert [len(r.between) for r in results] == [0, 1, 0, 2]
+            assert results[1].between[0].startswith("BetweenHigh {instance=")
+            assert ", peak 100" in results[1].between[0]
             # the last evaluation shows the alert that ended since the one before as resolved
             assert [(a.alertname, a.state) for a in result.alerts] == [("BetweenHigh", "resolved")]
             end = time.time()
