@@ -10,6 +10,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from alerter import template_limits
+from alerter.between import (
+    BetweenNotice,
+    Coverage,
+    Episode,
+    evaluate_span,
+    notice_for,
+    span_window,
+)
 from alerter.check_result import CheckResult, status_of
 from alerter.delivery import deliver
 from alerter.errors import AlerterError
@@ -43,10 +51,12 @@ from alerter.trust import (
 )
 from stackwatch.catalog import groups_of
 from stackwatch.config import Config
+from stackwatch.format import format_value, labels_text, moment_text
 from stackwatch.mail import Mailer
 from stackwatch.prometheus import (
     PrometheusClient,
     PrometheusError,
+    QueryTimeoutError,
     Series,
     TransientPrometheusError,
 )
@@ -77,6 +87,54 @@ class _RuleQuery:
     error: str | None
     incomplete: str | None = None  # a partial answer: blind for this rule, never resolution
     starts: Mapping[SeriesKey, float] = field(default_factory=dict)  # see condition_starts
+    coverage: Coverage | None = None  # when the span's data was seen (``alerter.between``)
+
+
+#: rules asked in one query: one round trip instead of one each (see ``_query_batch``)
+BATCH = 25
+#: the label that tells, in a batch's answer, which rule a series is of
+RULE_LABEL = "__stackwatch_rule"
+
+
+def _ask(
+    client: PrometheusClient, expr: str, window: Window, now: float
+) -> tuple[list[Series], str | None]:
+    if window.instant:
+        samples = client.query(expr, at=now)
+        return [Series(s.labels, [(s.timestamp, s.value)]) for s in samples], samples.incomplete
+    matrix = client.query_range(expr, window.start, window.end, window.step)
+    return list(matrix), matrix.incomplete
+
+
+def _query_batch(
+    client: PrometheusClient, rules: Sequence[Rule], window: Window, now: float
+) -> list[list[Series]] | None:
+    """The series of each of ``rules`` (all over ``window``) from one query: each rule's
+    expression marked with its index by ``label_replace``, joined with ``or``. None when the
+    answer cannot be split by rule (one rule's error, a partial answer): each is then asked
+    alone, so its error or partial answer is its own."""
+    expr = " or ".join(
+        f'label_replace((\n{rule.expr}\n), "{RULE_LABEL}", "{i}", "", "")'
+        for i, rule in enumerate(rules)
+    )
+    try:
+        series, incomplete = _ask(client, expr, window, now)
+    except QueryTimeoutError:
+        return None  # the rules together take too long: each may not
+    except TransientPrometheusError:
+        raise
+    except PrometheusError:
+        return None
+    if incomplete is not None:
+        return None
+    parts: list[list[Series]] = [[] for _ in rules]
+    for item in series:
+        labels = dict(item.labels)
+        index = labels.pop(RULE_LABEL, "")
+        if not index.isdecimal() or int(index) >= len(rules):
+            return None
+        parts[int(index)].append(Series(labels, item.values))
+    return parts
 
 
 def _query_rule(
@@ -85,20 +143,20 @@ def _query_rule(
     now: float,
     prior: Sequence[AlertState] = (),
     since: float | None = None,
+    window: Window | None = None,
+    answered: list[Series] | None = None,
 ) -> _RuleQuery:
-    window = window_for(rule, now)
-    try:
-        if window.instant:
-            samples = client.query(rule.expr, at=now)
-            series = [Series(s.labels, [(s.timestamp, s.value)]) for s in samples]
-            incomplete = samples.incomplete
-        else:
-            matrix = client.query_range(rule.expr, window.start, window.end, window.step)
-            series, incomplete = list(matrix), matrix.incomplete
-    except TransientPrometheusError:
-        raise
-    except PrometheusError as exc:  # the server's own message: a bad or unsuitable query
-        return _RuleQuery(rule, window, None, str(exc))
+    """The rule's query (unless ``answered`` by a batch) and, for new alerts, the look back."""
+    window = window if window is not None else window_for(rule, now)
+    if answered is not None:
+        series, incomplete = answered, None
+    else:
+        try:
+            series, incomplete = _ask(client, rule.expr, window, now)
+        except TransientPrometheusError:
+            raise
+        except PrometheusError as exc:  # the server's own message: a bad or unsuitable query
+            return _RuleQuery(rule, window, None, str(exc))
     starts = (
         {} if since is None else condition_starts(client, rule, series, window, prior, now, since)
     )
@@ -112,16 +170,59 @@ def query_rules(
     concurrency: int,
     prior: Sequence[AlertState] = (),
     since: float | None = None,
+    windows: Sequence[Window] | None = None,
 ) -> list[_RuleQuery]:
     """Every rule's query, run concurrently over the client's one session; with ``since`` (when
-    the server began to hold data), new alerts' conditions are looked back for too.
+    the server began to hold data), new alerts' conditions are looked back for too. With
+    ``windows`` (one per rule: spans since the previous evaluation), each span's ``up`` is read
+    too, to tell where its data was seen.
 
     Raises TransientPrometheusError when Prometheus is unreachable.
     """
     if not rules:
         return []
+    chosen = list(windows) if windows is not None else [window_for(r, now) for r in rules]
+    spans = {w for w in chosen if not w.instant} if windows is not None else set()
+    by_window: dict[Window, list[int]] = {}
+    for index, window in enumerate(chosen):
+        by_window.setdefault(window, []).append(index)
+    batches = [
+        (window, indexes[i : i + BATCH])
+        for window, indexes in by_window.items()
+        for i in range(0, len(indexes), BATCH)
+    ]
+    answered: list[list[Series] | None] = [None] * len(rules)
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(rules)))) as pool:
-        return list(pool.map(lambda rule: _query_rule(client, rule, now, prior, since), rules))
+        coverage = dict(zip(spans, pool.map(lambda w: _coverage(client, w), spans), strict=True))
+        found = pool.map(
+            lambda b: (
+                _query_batch(client, [rules[i] for i in b[1]], b[0], now) if len(b[1]) > 1 else None
+            ),
+            batches,
+        )
+        for (_, indexes), parts in zip(batches, found, strict=True):
+            if parts is not None:
+                for index, part in zip(indexes, parts, strict=True):
+                    answered[index] = part
+        queries = list(
+            pool.map(
+                lambda i: _query_rule(client, rules[i], now, prior, since, chosen[i], answered[i]),
+                range(len(rules)),
+            )
+        )
+    return [replace(q, coverage=coverage.get(q.window)) if coverage else q for q in queries]
+
+
+def _coverage(client: PrometheusClient, window: Window) -> Coverage | None:
+    """Where each target was up over ``window``; None (all seen) when that cannot be read."""
+    try:
+        matrix = client.query_range(UP, window.start, window.end, window.step)
+    except TransientPrometheusError:
+        raise
+    except PrometheusError as exc:
+        log.warning("cannot read up over the span since the last evaluation: %s", exc)
+        return None
+    return None if matrix.incomplete is not None else Coverage.from_up(matrix)
 
 
 def _scrape_facts(client: PrometheusClient, job: str, now: float) -> ScrapeFacts:
@@ -208,7 +309,7 @@ def _inhibit(
 class _Outgoing:
     """One message to queue: for mail by smtp ``receiver`` is None."""
 
-    notification: Notification | FlapNotice
+    notification: Notification | FlapNotice | BetweenNotice
     message: bytes
     receiver: str | None
     shown: str  # the subject, with the receiver when routed
@@ -217,7 +318,7 @@ class _Outgoing:
 def _routed_messages(
     config: Config,
     tree: Route,
-    mails: list[Notification | FlapNotice],
+    mails: list[Notification | FlapNotice | BetweenNotice],
     store: AlertStore,
     renderer: MailRenderer,
     mailer: Mailer,
@@ -251,6 +352,21 @@ def _owns(rule: Rule, state: AlertState) -> bool:
     return state.alertname == rule.alert and all(
         state.labels.get(name) == value for name, value in rule.labels.items() if "{{" not in value
     )
+
+
+def _silence_episodes(
+    episodes: Sequence[Episode], store: AlertStore, moment: datetime
+) -> list[Episode]:
+    """Episodes matched by a silence active when they fired, or now, are not mailed."""
+    if not episodes:
+        return []
+    silences = store.silences(include_expired=True)
+    out = []
+    for e in episodes:
+        at = datetime.fromtimestamp(e.fired_at, tz=UTC)
+        by = silenced_by(silences, e.labels, at) or silenced_by(silences, e.labels, moment)
+        out.append(replace(e, silenced_by=by))
+    return out
 
 
 def run_check(
@@ -295,8 +411,26 @@ def run_check(
                 facts = _scrape_facts(client, config.prometheus.job, ts)
                 since = held_from(client, ts)
                 seen = store.group_states(group)  # read before the lock: chooses look backs
+                between = config.rules.between_runs
+                previous = store.covered_to(group) if between.enabled else None
+                windows = [
+                    span_window(
+                        r,
+                        ts,
+                        previous,
+                        max_span=between.max_span,
+                        resolution=between.resolution,
+                    )
+                    for r in group_rules
+                ]
                 queries = query_rules(
-                    client, group_rules, ts, config.prometheus.max_concurrency, seen, since
+                    client,
+                    group_rules,
+                    ts,
+                    config.prometheus.max_concurrency,
+                    seen,
+                    since,
+                    windows if previous is not None else None,
                 )
         except PrometheusError as exc:
             if not dry_run:
@@ -318,23 +452,39 @@ def run_check(
             blind = bool(reasons)
             evaluated = {r.alert for r in group_rules}
             current: list[AlertState] = []
+            episodes: list[Episode] = []
             for query in queries:
                 mine = [p for p in prior if _owns(query.rule, p)]
                 if query.series is None:
                     current.extend(mine)
                 else:
                     rule_blind = group_blind or query.incomplete is not None
+                    spanned = previous is not None and not query.window.instant
+                    span = evaluate_span(
+                        query.rule,
+                        query.series,
+                        mine,
+                        query.window,
+                        held_from=since,
+                        coverage=query.coverage,
+                        blind=rule_blind or not spanned,
+                        facts=facts,
+                        previous=previous,
+                    )
+                    episodes.extend(span.episodes)
                     current.extend(
                         evaluate_rule(
                             query.rule,
                             query.series,
-                            mine,
+                            [p for p in mine if p.fingerprint not in span.restarted],
                             ts,
                             query.window,
                             blind=rule_blind,
                             facts=facts,
                             held_from=since,
                             starts=query.starts,
+                            ended=span.ended,
+                            fired_when_held=spanned,
                         )
                     )
             current.extend(
@@ -367,7 +517,21 @@ def run_check(
                     blind=blind,
                 )
                 current = plan.states
-            mails = plan.mails if plan is not None else []
+            episodes = _silence_episodes(episodes, store, moment)
+            if not dry_run:
+                episodes = store.save_episodes(episodes)  # found before: mailed before
+            mails: list[Notification | FlapNotice | BetweenNotice] = (
+                list(plan.mails) if plan is not None else []
+            )
+            notice = notice_for(
+                group,
+                episodes,
+                previous if previous is not None else ts,
+                ts,
+                held=plan.flapping if plan is not None else (),
+            )
+            if notice is not None and plan is not None:
+                mails.append(notice)
             log_updates: dict[tuple[str, str], LogEntry] = {}
             if tree is None:
                 outgoing = [
@@ -383,7 +547,12 @@ def run_check(
                 store.save_group(group, current, ts)
                 # success: every rule file read and every rule's query answered
                 store.record_evaluation(
-                    group, ts, success=not errors, error="; ".join(errors) or None
+                    group,
+                    ts,
+                    success=not errors,
+                    error="; ".join(errors) or None,
+                    # a blind group saw nothing: the next evaluation looks at this time again
+                    covered_to=None if group_blind else ts,
                 )
                 if plan is not None:
                     store.save_flapping(group, plan.update, ts, flapping.window)
@@ -407,8 +576,16 @@ def run_check(
         queued = store.queued_count()
         dead = store.dead_count()
 
+    # resolved now, or (its condition seen ending in the span) since the previous evaluation
+    ended = {p.fingerprint for p in prior if p.state != RESOLVED}
     shown = sorted(
-        (s for s in current if not (s.state == RESOLVED and (s.resolved_at or 0) < ts)),
+        (
+            s
+            for s in current
+            if not (
+                s.state == RESOLVED and (s.resolved_at or 0) < ts and s.fingerprint not in ended
+            )
+        ),
         key=lambda s: (s.alertname, sorted(s.labels.items())),
     )
     return CheckResult(
@@ -425,4 +602,14 @@ def run_check(
         would_send=subjects if dry_run else [],
         dry_run=dry_run,
         evaluated_at=moment,
+        between=[_episode_line(e) for e in episodes],
+    )
+
+
+def _episode_line(e: Episode) -> str:
+    peak = f", peak {format_value(e.peak)}" if e.peak is not None else ""
+    silenced = " (silenced)" if e.silenced_by is not None else ""
+    return (
+        f"{e.alertname}{silenced} {{{labels_text(e.labels)}}}: fired {moment_text(e.fired_at)}, "
+        f"resolved {moment_text(e.resolved_at)}{peak}"
     )

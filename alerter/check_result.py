@@ -51,6 +51,8 @@ class CheckResult:
     would_send: list[str] = field(default_factory=list)
     dry_run: bool = False
     evaluated_at: datetime | None = None
+    #: alerts that fired and resolved since the previous evaluation, one line each
+    between: list[str] = field(default_factory=list)
 
     @property
     def firing(self) -> list[AlertStatus]:
@@ -83,6 +85,12 @@ class CheckResult:
                 )
         else:
             lines.append("No alerts pending or firing.")
+        if self.between:
+            lines += [
+                "",
+                "Fired and resolved between checks:",
+                *[f"- {_md(e)}" for e in self.between],
+            ]
         lines.append("")
         sent = self.would_send if self.dry_run else self.sent
         verb = "Would send" if self.dry_run else "Sent"

@@ -281,6 +281,8 @@ def alerts_evaluate_command(args: argparse.Namespace) -> int:
             if rows
             else "no alerts"
         )
+        for episode in result.between:
+            _print(f"between checks: {episode}")
         if args.dry_run:
             _print("would send: " + ("; ".join(result.would_send) or "nothing"))
         else:

@@ -113,20 +113,33 @@ def _runs(series: Sequence[Series], window: Window, held_from: float | None = No
     return out
 
 
-def _render_labels(rule: Rule, run: _Run) -> dict[str, str]:
-    """As Prometheus: the series' labels, then the rule's (templates see the sample's labels)."""
-    out = dict(run.labels)
+def render_labels(
+    rule: Rule, source: Mapping[str, str], labels: Mapping[str, str], value: float | None
+) -> dict[str, str]:
+    """As Prometheus: the series' ``labels``, then the rule's (templates see ``source``, the
+    sample's labels)."""
+    out = dict(labels)
     # a label is part of the alert's identity: it never depends on other templates' time
     with template_limits.outside_budget():
         for name, template in rule.labels.items():
-            out[name] = render(template, run.source, run.value)
+            out[name] = render(template, source, value)
     out["alertname"] = rule.alert
     return out
 
 
-def _annotations(rule: Rule, run: _Run) -> dict[str, str]:
+def render_annotations(
+    rule: Rule, source: Mapping[str, str], value: float | None
+) -> dict[str, str]:
     """Templates see the sample's labels, as Prometheus's do: not the rule's own labels."""
-    return {name: render(text, run.source, run.value) for name, text in rule.annotations.items()}
+    return {name: render(text, source, value) for name, text in rule.annotations.items()}
+
+
+def _render_labels(rule: Rule, run: _Run) -> dict[str, str]:
+    return render_labels(rule, run.source, run.labels, run.value)
+
+
+def _annotations(rule: Rule, run: _Run) -> dict[str, str]:
+    return render_annotations(rule, run.source, run.value)
 
 
 def new_since_window(
@@ -159,6 +172,8 @@ def evaluate_rule(
     facts: ScrapeFacts | None = None,
     held_from: float | None = None,
     starts: Mapping[SeriesKey, float] | None = None,
+    ended: Mapping[str, float] | None = None,
+    fired_when_held: bool = False,
 ) -> list[AlertState]:
     """The rule's alert instances after this evaluation (pending ones that ended are dropped).
 
@@ -170,6 +185,10 @@ def evaluate_rule(
     answer, broken rule files): alerts may start, but none ends. ``facts`` judge each instance
     on its own: one whose target is not up, or whose collector failed in that target's latest
     scrape, stays as it was (see ``alerter.trust``).
+
+    Over a span since the previous evaluation (``alerter.between``): ``ended`` says when a
+    firing alert's condition ended in it (its ``resolved_at``), and with ``fired_when_held`` a
+    new firing alert fired when its condition had held for ``for``, not when it is found.
     """
     needed = collectors_of(rule.expr)
     before = {a.fingerprint: a for a in prior}
@@ -187,7 +206,7 @@ def evaluate_rule(
         if (
             old is not None
             and old.active_since is not None
-            and (was_firing or (active and run.reaches_back))
+            and (was_firing or (active and (run.reaches_back or _held_when_seen(run, old, window))))
         ):
             # the run reaches back past the window: it started when the prior state says
             since = min(old.active_since, run.held_since or now)
@@ -210,7 +229,7 @@ def evaluate_rule(
             fired_at=(
                 old.fired_at
                 if episode_continues and old is not None
-                else (now if state == FIRING else None)
+                else (_fired_at(rule, since, now, fired_when_held) if state == FIRING else None)
             ),
             last_seen=now,
             last_notified=old.last_notified if active and old is not None else None,
@@ -232,9 +251,24 @@ def evaluate_rule(
         ):
             result[fp] = replace(old, last_seen=last_seen)
         elif old.state == FIRING:
-            result[fp] = replace(old, state=RESOLVED, resolved_at=now, last_seen=last_seen)
+            resolved_at = min(now, (ended or {}).get(fp, now))
+            result[fp] = replace(old, state=RESOLVED, resolved_at=resolved_at, last_seen=last_seen)
         # a pending alert whose condition ended simply disappears
     return list(result.values())
+
+
+def _held_when_seen(run: _Run, old: AlertState, window: Window) -> bool:
+    """Whether the run already held when the previous evaluation saw the alert active: the
+    same condition, however far before that the window begins."""
+    return (
+        run.held_since is not None
+        and old.last_seen is not None
+        and run.held_since <= old.last_seen + window.step
+    )
+
+
+def _fired_at(rule: Rule, since: float, now: float, when_held: bool) -> float:
+    return min(now, since + rule.for_) if when_held else now
 
 
 def evaluate_blind(

@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from alerter.between import BetweenNotice, Episode
 from alerter.errors import AlerterError
 from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState
 from stackwatch import htmlmail
@@ -27,8 +28,10 @@ from stackwatch.config import Config
 from stackwatch.format import (
     by_unit,
     common_labels,
+    compact_value,
     cut,
     format_duration,
+    humanize_duration,
     lasting,
     moment_text,
     short_ids,
@@ -44,6 +47,8 @@ TEXT_TEMPLATE = "alert.txt.j2"
 HTML_TEMPLATE = "alert.html.j2"
 FLAPPING_TEXT_TEMPLATE = "flapping.txt.j2"
 FLAPPING_HTML_TEMPLATE = "flapping.html.j2"
+BETWEEN_TEXT_TEMPLATE = "between.txt.j2"
+BETWEEN_HTML_TEMPLATE = "between.html.j2"
 MAIL_DOMAIN = "stackwatch.local"
 #: the longest label or annotation value a mail shows; longer ones are cut and marked
 VALUE_LIMIT = 2048
@@ -290,9 +295,48 @@ class MailRenderer:
             "command": self.config.links.command,
         }
 
-    def render(self, notification: Notification | FlapNotice, now: float) -> tuple[str, str]:
+    def between_context(self, notice: BetweenNotice, now: float) -> dict[str, Any]:
+        def view(e: Episode) -> dict[str, Any]:
+            alert = AlertState(
+                fingerprint=e.fingerprint,
+                group=e.group,
+                alertname=e.alertname,
+                labels=e.labels,
+                annotations=e.annotations,
+                state=RESOLVED,
+                value=e.peak,
+                active_since=e.active_since,
+                fired_at=e.fired_at,
+                resolved_at=e.resolved_at,
+                expr=e.expr,
+            )
+            return {
+                **self.view(alert, now),
+                "peak": compact_value(e.peak) if e.peak is not None else "",
+                "duration": humanize_duration(max(0.0, e.resolved_at - e.fired_at)),
+                "continued": e.continued,
+            }
+
+        return {
+            "group": notice.group,
+            "subject": notice.subject,
+            "episodes": [view(e) for e in notice.episodes],
+            "since": moment_text(notice.since),
+            "until": moment_text(notice.until),
+            "now": moment_text(now),
+            "prometheus_url": self.prometheus_url,
+            "prefect_ui_url": self.config.links.prefect_ui_url or "",
+            "grafana_url": self.config.links.grafana_url or "",
+        }
+
+    def render(
+        self, notification: Notification | FlapNotice | BetweenNotice, now: float
+    ) -> tuple[str, str]:
         """Text and HTML bodies; a broken override falls back to the built-in templates."""
-        if isinstance(notification, FlapNotice):
+        if isinstance(notification, BetweenNotice):
+            context = self.between_context(notification, now)
+            names = (BETWEEN_TEXT_TEMPLATE, BETWEEN_HTML_TEMPLATE)
+        elif isinstance(notification, FlapNotice):
             context = self.flapping_context(notification, now)
             names = (FLAPPING_TEXT_TEMPLATE, FLAPPING_HTML_TEMPLATE)
         else:
@@ -319,13 +363,15 @@ class MailRenderer:
         return text, html
 
     def compose(
-        self, notification: Notification | FlapNotice, mailer: Mailer, now: float
+        self, notification: Notification | FlapNotice | BetweenNotice, mailer: Mailer, now: float
     ) -> EmailMessage:
         """The complete message, with threading headers that keep a group in one thread."""
         text, html = self.render(notification, now)
         thread = f"<{_slug(notification.group)}.alerts@{MAIL_DOMAIN}>"
         if isinstance(notification, FlapNotice):
             status = "flapping"
+        elif isinstance(notification, BetweenNotice):
+            status = "between-checks"
         else:
             status = "firing" if notification.firing else "resolved"
         headers: Mapping[str, str] = {

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from alerter.between import BetweenNotice
 from alerter.errors import AlerterError
 from alerter.model import FIRING, RESOLVED, AlertState
 from alerter.notify import FlapNotice, MailRenderer, Notification
@@ -72,9 +73,26 @@ def _common(maps: Sequence[Mapping[str, str]]) -> dict[str, str]:
     return {k: v for k, v in sorted(first.items()) if all(m.get(k) == v for m in maps[1:])}
 
 
-def _alerts(notification: Notification | FlapNotice) -> list[AlertState]:
+def _alerts(notification: Notification | FlapNotice | BetweenNotice) -> list[AlertState]:
     if isinstance(notification, FlapNotice):
         return [a for a, _ in notification.alerts]
+    if isinstance(notification, BetweenNotice):  # each one fired and resolved already
+        return [
+            AlertState(
+                e.fingerprint,
+                e.group,
+                e.alertname,
+                e.labels,
+                e.annotations,
+                RESOLVED,
+                e.peak,
+                e.active_since,
+                fired_at=e.fired_at,
+                resolved_at=e.resolved_at,
+                expr=e.expr,
+            )
+            for e in notification.episodes
+        ]
     return [*notification.firing, *notification.resolved]
 
 

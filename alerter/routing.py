@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from alerter.between import BetweenNotice
 from alerter.model import BLIND_ALERT, FIRING, AlertState
 from alerter.notify import FlapNotice, Notification
 from stackwatch.config import Config, RouteConfig
@@ -212,7 +213,7 @@ class Routed:
     route: Route
     group_key: str
     group_labels: dict[str, str]
-    notification: Notification | FlapNotice
+    notification: Notification | FlapNotice | BetweenNotice
 
     @property
     def log_key(self) -> LogKey:
@@ -258,18 +259,22 @@ def _needs_update(piece: _Piece, entry: LogEntry | None, now: float) -> bool:
 
 def plan_routes(
     tree: Route,
-    mails: Sequence[Notification | FlapNotice],
+    mails: Sequence[Notification | FlapNotice | BetweenNotice],
     log: Mapping[LogKey, LogEntry],
     now: float,
 ) -> tuple[list[Routed], dict[LogKey, LogEntry]]:
     """What each receiver is sent for a group's mails, and the log entries to write.
 
-    A ``[FLAPPING]`` notice goes to every receiver of its alerts at once; a notification is
-    split by route and group, and each part sent when the receiver's log says it is due.
+    A ``[FLAPPING]`` notice, and one of alerts that fired and resolved between two checks, goes
+    to every receiver of its alerts at once; a notification is split by route and group, and
+    each part sent when the receiver's log says it is due.
     """
     routed: list[Routed] = []
     updates: dict[LogKey, LogEntry] = {}
     for mail in mails:
+        if isinstance(mail, BetweenNotice):  # over already: no log to keep, sent once
+            routed.extend(_route_between(tree, mail))
+            continue
         if isinstance(mail, FlapNotice):
             changes = {a.fingerprint: n for a, n in mail.alerts}
             flap_pieces = _split(tree, [("flapping", a) for a, _ in mail.alerts])
@@ -295,6 +300,27 @@ def plan_routes(
             part = Notification(mail.group, tuple(piece.firing), resolved, tuple(piece.new))
             routed.append(replace(item, notification=part))
     return routed, updates
+
+
+def _route_between(tree: Route, notice: BetweenNotice) -> list[Routed]:
+    """The notice split by the route and group of each episode's labels."""
+    pieces: dict[tuple[str, str], tuple[Route, dict[str, str], list[int]]] = {}
+    for index, episode in enumerate(notice.episodes):
+        labels = route_labels(episode.group, episode.labels)
+        for route in tree.match(labels):
+            groups = group_labels(route, labels)
+            key = group_key(route, groups)
+            pieces.setdefault((route.id, key), (route, groups, []))[2].append(index)
+    return [
+        Routed(
+            route.receiver,
+            route,
+            key,
+            groups,
+            replace(notice, episodes=tuple(notice.episodes[i] for i in indices)),
+        )
+        for (_, key), (route, groups, indices) in pieces.items()
+    ]
 
 
 def upstream_timing(tree: Route) -> tuple[float, bool]:

@@ -9,6 +9,7 @@ the configured job. No I/O here: the facts are read by ``alerter.check``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ def metric_names(expr: str) -> frozenset[str]:
     return frozenset(_NAME.findall(text))
 
 
+@functools.lru_cache(maxsize=4096)
 def collectors_of(expr: str) -> frozenset[str]:
     """The collectors whose metric families ``expr`` selects (``container_*`` → docker ...)."""
     return frozenset(

@@ -26,6 +26,10 @@ class TransientPrometheusError(PrometheusError):
     """A connection failure or a 5xx after the client's own retries: worth retrying later."""
 
 
+class QueryTimeoutError(TransientPrometheusError):
+    """No whole answer within ``prometheus.timeout``: the server may be slow, or the query."""
+
+
 class QueryError(PrometheusError):
     """Prometheus rejected the query (4xx); the message is the server's own."""
 
@@ -189,7 +193,7 @@ class PrometheusClient:
                         return response
                 time.sleep(pause)
         except DeadlineExceededError:
-            raise TransientPrometheusError(
+            raise QueryTimeoutError(
                 f"Prometheus at {self.base_url} did not answer within its timeout of "
                 f"{self.config.timeout:g}s (prometheus.timeout)"
             ) from None

@@ -263,7 +263,7 @@ def test_a_version_2_database_is_migrated(tmp_path: Path) -> None:
         [old] = store.group_states("g")
         assert (old.alertname, old.state, old.notified) == ("Old", FIRING, True)
         version = store._db.execute("SELECT value FROM meta WHERE key = 'schema_version'")
-        assert version.fetchone()[0] == str(SCHEMA_VERSION) == "5"
+        assert version.fetchone()[0] == str(SCHEMA_VERSION) == "6"
         _, due = store.record_failure("f", "boom", NOW, repeat_interval=3600)  # new tables work
         assert due == FIRST
         assert store.flap_history("g", 0).flapping == {}

@@ -4,6 +4,7 @@ sets, rules are evaluated with run_check, and mail goes to a real SMTP server (a
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from alerter.check import run_check
+from alerter.check import _query_batch, query_rules, run_check
+from alerter.rules import Rule
 from alerter.store import AlertStore
 from stackwatch.cli import main
 from stackwatch.config import Config
-from stackwatch.prometheus import TransientPrometheusError
+from stackwatch.prometheus import PrometheusClient, TransientPrometheusError
 from tests.support.chromium import WIDTHS, artifacts, mail_html, overflow, screenshot
 from tests.support.procs import free_port
 from tests.support.prometheus import PrometheusServer
@@ -482,6 +484,42 @@ def test_failing_query_fires_blind_and_resolves_nothing(
         "MonitoringBlind": "firing",
     }
     assert second.sent == []
+    # a blind group saw nothing: its next evaluation looks at this time again
+    with AlertStore(config.state.path) as store:
+        assert store.covered_to("query-fail-test") is None
+
+
+def test_rules_asked_together_answer_as_each_asked_alone(
+    endpoint: MetricsEndpoint, prometheus: PrometheusServer, make_config: Callable[..., Config]
+) -> None:
+    """Rules over the same range are asked in one query; each gets the series it would alone,
+    the same labels (``__name__`` included) and values, and none of another rule's."""
+    endpoint.set('test_disk_ratio{host="nas"}', 0.97)
+    endpoint.set('test_disk_ratio{host="web"}', 0.5)
+    settle(prometheus, 'test_disk_ratio{host="web"} < 0.9')
+    config = make_config()
+    rules = [
+        Rule(alert=f"R{i}", expr=expr, group="g")
+        for i, expr in enumerate(
+            (
+                "test_disk_ratio > 0.9",
+                "test_disk_ratio > 0",
+                "max(test_disk_ratio) > 0  # a comment ends the line",
+                "absent(nothing_here)",
+                "test_disk_ratio > 2",
+            )
+        )
+    ]
+    now = time.time()
+    with PrometheusClient(config.prometheus) as client:
+        together = query_rules(client, rules, now, 1)
+        alone = [query_rules(client, [rule], now, 1)[0] for rule in rules]
+        # one query answered them all (not one each after a failed try)
+        assert _query_batch(client, rules, together[0].window, now) is not None
+    for batched, single in zip(together, alone, strict=True):
+        assert batched.error is single.error is None
+        assert sorted(map(repr, batched.series or [])) == sorted(map(repr, single.series or []))
+    assert [len(q.series or []) for q in together] == [1, 2, 1, 1, 0]
 
 
 @pytest.mark.parametrize("width", WIDTHS)

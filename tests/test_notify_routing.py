@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from alerter.between import BetweenNotice, Episode
 from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState, fingerprint
 from alerter.notify import Notification, plan_notification
 from alerter.routing import (
@@ -242,3 +243,44 @@ def test_test_route_prints_the_receivers(tmp_path: Any, capsys: pytest.CaptureFi
         "yes",
     ]
     assert out[3].split()[:3] == ["web", "apprise", "notify.routes[1]"]
+
+
+def test_alerts_that_fired_and_resolved_between_checks_go_to_their_routes_once() -> None:
+    """Each episode goes where an alert with its labels would, each receiver gets the episodes
+    of its routes in one notice, and no notification log is kept: it happened once."""
+    config = _config(ROUTES)
+
+    def episode(name: str, **labels: str) -> Episode:
+        full = {"alertname": name, **labels}
+        return Episode(
+            fingerprint=fingerprint("threshold-alert-check", full),
+            group="threshold-alert-check",
+            alertname=name,
+            labels=full,
+            annotations={"summary": name},
+            active_since=NOW - 900,
+            fired_at=NOW - 800,
+            resolved_at=NOW - 400,
+            peak=0.97,
+        )
+
+    notice = BetweenNotice(
+        "threshold-alert-check",
+        (
+            episode("HighCpuUsage", severity="critical", instance="db2"),
+            episode("HighCpuUsage", severity="warning", instance="web1"),
+            episode("DiskAlmostFull", severity="warning", instance="nas"),
+        ),
+        since=NOW - 900,
+        until=NOW,
+    )
+    routed, log = plan_routes(build_tree(config), [notice], {}, NOW)
+
+    assert log == {}
+    got = {
+        r.receiver: [e.labels["instance"] for e in r.notification.episodes]
+        for r in routed
+        if isinstance(r.notification, BetweenNotice)
+    }
+    assert got == {"dba": ["db2"], "web": ["web1"], "team": ["nas"]}
+    assert len(routed) == 3

@@ -356,7 +356,7 @@ def test_a_version_4_database_keeps_its_queued_mail(tmp_path: Path) -> None:
             None,
         )
         version = store._db.execute("SELECT value FROM meta WHERE key = 'schema_version'")
-        assert version.fetchone()[0] == "5"
+        assert version.fetchone()[0] == "6"
         store.save_notify_log({("hook", "{}:{}"): (["fp"], NOW)})  # the new table works
         assert store.notify_log() == {("hook", "{}:{}"): (frozenset({"fp"}), NOW)}
         store.enqueue("g", "s", b"{}", NOW, receiver="hook")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from alerter.between import Episode
 from alerter.model import FIRING, RESOLVED, STATES, AlertState
 from alerter.store.database import Database, to_datetime
 
@@ -30,6 +31,8 @@ class AlertRecord:
     annotations: dict[str, str] = field(default_factory=dict)
     silenced: bool = False
     last_notified: datetime | None = None
+    between_checks: bool = False  # fired and resolved between two evaluations
+    peak: float | None = None
 
 
 def _real(value: float | None) -> float | None:
@@ -81,6 +84,8 @@ def _record(row: sqlite3.Row) -> AlertRecord:
         annotations=annotations,
         silenced=bool(row["silenced_by"]) if "silenced_by" in keys else False,
         last_notified=to_datetime(row["last_notified"]) if "last_notified" in keys else None,
+        between_checks=bool(row["between_checks"]) if "between_checks" in keys else False,
+        peak=row["peak"] if "peak" in keys else None,
     )
 
 
@@ -142,6 +147,35 @@ def _save_episode(db: sqlite3.Connection, s: AlertState) -> None:
     )
 
 
+def _save_between(db: sqlite3.Connection, e: Episode) -> bool:
+    """Record an episode that ended between evaluations; False when it was known already."""
+    if e.continued:  # the end of an episode the store holds: it resolved
+        db.execute(
+            "UPDATE episodes SET resolved_at = ?, peak = max(coalesce(peak, ?), ?),"
+            " between_checks = 1 WHERE fingerprint = ? AND fired_at = ?",
+            (e.resolved_at, _real(e.peak), _real(e.peak), e.fingerprint, e.fired_at),
+        )
+    cursor = db.execute(
+        """INSERT INTO episodes (fingerprint, fired_at, grp, alertname, labels, summary,
+               value, active_since, resolved_at, peak, between_checks)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+           ON CONFLICT (fingerprint, fired_at) DO NOTHING""",
+        (
+            e.fingerprint,
+            e.fired_at,
+            e.group,
+            e.alertname,
+            json.dumps(dict(e.labels)),
+            e.summary,
+            _real(e.peak),
+            e.active_since,
+            e.resolved_at,
+            _real(e.peak),
+        ),
+    )
+    return bool(cursor.rowcount) or e.continued
+
+
 class AlertTables(Database):
     """Alert instances by group, and the episodes (fired → resolved) that history reads."""
 
@@ -162,6 +196,12 @@ class AlertTables(Database):
                 _save_alert(db, s, now)
                 if s.fired_at is not None and s.state in (FIRING, RESOLVED):
                     _save_episode(db, s)
+
+    def save_episodes(self, episodes: Sequence[Episode]) -> list[Episode]:
+        """Record episodes that fired and resolved between evaluations; returns those not
+        known before (an evaluation that looks again at the same time finds them again)."""
+        with self.transaction() as db:
+            return [e for e in episodes if _save_between(db, e)]
 
     def alerts(self, states: Sequence[str] = STATES, group: str | None = None) -> list[AlertRecord]:
         marks = ", ".join("?" for _ in states)

@@ -15,7 +15,7 @@ from typing import Self
 from alerter.errors import AlerterError
 from stackwatch.private import create_private, private_dirs
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS episodes (
     value        REAL,
     active_since REAL,
     resolved_at  REAL,
+    peak         REAL,
+    between_checks INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (fingerprint, fired_at)
 );
 CREATE INDEX IF NOT EXISTS episodes_resolved ON episodes (resolved_at);
@@ -113,7 +115,8 @@ CREATE TABLE IF NOT EXISTS evaluations (
     grp          TEXT PRIMARY KEY,
     evaluated_at REAL NOT NULL,
     success      INTEGER NOT NULL,
-    error        TEXT
+    error        TEXT,
+    covered_to   REAL
 );
 CREATE TABLE IF NOT EXISTS flow_runs (
     flow         TEXT PRIMARY KEY,
@@ -153,6 +156,13 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE IF NOT EXISTS notify_log (
             receiver TEXT NOT NULL, group_key TEXT NOT NULL, firing TEXT NOT NULL,
             sent_at REAL NOT NULL, PRIMARY KEY (receiver, group_key))""",
+    ),
+    # episodes that fired and resolved between two evaluations (their peak value), and how
+    # far each group's evaluations have looked: the next one covers the time since
+    (
+        "ALTER TABLE episodes ADD COLUMN peak REAL",
+        "ALTER TABLE episodes ADD COLUMN between_checks INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE evaluations ADD COLUMN covered_to REAL",
     ),
 )
 
@@ -223,7 +233,10 @@ def _create_or_migrate(db: sqlite3.Connection, path: Path) -> None:
     if not fresh:
         for step in _MIGRATIONS[version - 1 :]:
             for statement in step:
-                db.execute(statement)
+                table = statement.split()[2]  # ALTER TABLE name ...
+                # a table newer than the database is made whole by the schema below
+                if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
+                    db.execute(statement)
     for statement in _SCHEMA.split(";"):
         if statement.strip():
             db.execute(statement)

@@ -26,15 +26,32 @@ class EvaluationTable(Database):
     """The last evaluation by group and the last successful run by flow, one row each."""
 
     def record_evaluation(
-        self, group: str, at: float, *, success: bool, error: str | None = None
+        self,
+        group: str,
+        at: float,
+        *,
+        success: bool,
+        error: str | None = None,
+        covered_to: float | None = None,
     ) -> None:
-        """Remember the group's evaluation at ``at``; joins an open transaction."""
+        """Remember the group's evaluation at ``at``; joins an open transaction. ``covered_to``:
+        the end of the time it looked at (kept from before when None, as after a failure)."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO evaluations (grp, evaluated_at, success, error)"
-                " VALUES (?, ?, ?, ?)",
-                (group, at, int(success), error[:_ERROR_CHARS] if error else None),
+                "INSERT INTO evaluations (grp, evaluated_at, success, error, covered_to)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (grp) DO UPDATE SET"
+                " evaluated_at = excluded.evaluated_at, success = excluded.success,"
+                " error = excluded.error,"
+                " covered_to = coalesce(excluded.covered_to, evaluations.covered_to)",
+                (group, at, int(success), error[:_ERROR_CHARS] if error else None, covered_to),
             )
+
+    def covered_to(self, group: str) -> float | None:
+        """Until when the group's evaluations have looked: the next one starts there."""
+        row = self._db.execute(
+            "SELECT covered_to FROM evaluations WHERE grp = ?", (group,)
+        ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
 
     def evaluations(self) -> list[Evaluation]:
         rows = self._db.execute("SELECT * FROM evaluations ORDER BY grp").fetchall()

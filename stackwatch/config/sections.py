@@ -201,6 +201,15 @@ def _check_flow(value: str) -> str:
     return value
 
 
+class BetweenRunsConfig(_Model):
+    """Each evaluation covers the time since the group's previous one, up to ``max_span`` back,
+    at a step of ``resolution`` (the scrape interval) or coarser where the span needs it."""
+
+    enabled: bool = True
+    max_span: Annotated[Duration, between("1m", "7d")] = 6 * 3600.0
+    resolution: Annotated[Duration, between("1s", "1m")] = 15.0
+
+
 class RulesConfig(_Model):
     paths: list[str] = Field(
         default_factory=default_rule_paths,
@@ -211,6 +220,7 @@ class RulesConfig(_Model):
     send_resolved: bool = True
     templates_dir: Path | None = None
     flapping: FlappingConfig = FlappingConfig()
+    between_runs: BetweenRunsConfig = BetweenRunsConfig()
     # a group named after no flow is evaluated by threshold-alert-check unless named here
     flows: dict[str, Annotated[str, AfterValidator(_check_flow)]] = Field(
         default_factory=lambda: dict(BUILTIN_ASSIGNMENTS),

@@ -11,6 +11,7 @@ from stackwatch.config import Config
 from stackwatch.format import (
     by_unit,
     common_labels,
+    compact_value,
     cut,
     human_duration,
     labels_text,
@@ -83,7 +84,7 @@ def build(ctx: Context) -> Section:
         )
     common_resolved = shared([r.labels for r in resolved])
     resolved_table = Table(
-        ["Alert", "Labels", "Fired", "Resolved", "Lasted", "Summary"],
+        ["Alert", "Labels", "Fired", "Resolved", "Lasted", "Peak", "Summary"],
         caption="Fired and resolved in the last 24 h" + _common_text(common_resolved),
         wrap={1},
     )
@@ -95,15 +96,20 @@ def build(ctx: Context) -> Section:
         )
         resolved_table.add(
             [
-                record.alertname,
+                record.alertname + (" (between checks)" if record.between_checks else ""),
                 labels_cell(record.labels, common_resolved),
                 stamp(record.fired_at),
                 stamp(record.resolved_at),
                 human_duration(lasted),
+                compact_value(record.peak, missing="—"),
                 record.summary,
             ]
         )
-    section.lines.append(f"{len(firing)} firing now; {len(resolved)} fired and resolved in 24 h.")
+    between = sum(1 for r in resolved if r.between_checks)
+    section.lines.append(
+        f"{len(firing)} firing now; {len(resolved)} fired and resolved in 24 h"
+        + (f" ({between} of them between two checks)." if between else ".")
+    )
     if firing:
         ctx.attention.append(
             f"{len(firing)} alert(s) firing: {', '.join(sorted({r.alertname for r in firing}))}"
