@@ -17,6 +17,7 @@ case "${1:-}" in
       [docker]=docker.io
       [busybox]=busybox-static
       [docker-compose]=docker-compose
+      [debootstrap]=debootstrap
       [/usr/share/prometheus-node-exporter-collectors/directory-size.sh]=prometheus-node-exporter-collectors
     )
     ;;
