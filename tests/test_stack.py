@@ -39,6 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.compose import ENV_EXAMPLE, REPO
 from tests.support.debian_base import debian_base_tar, dockerfile_base_image, import_base
 from tests.support.dockerd import DockerDaemon, required_dockerd
+from tests.support.image_cache import PROJECT_CACHE, cached_images, context_digest
 from tests.support.procs import require_binary, wait_for
 from tests.support.smtp import SmtpServer
 from tests.support.timing import within
@@ -87,11 +88,19 @@ class Progress:
 
     def __init__(self, config: pytest.Config) -> None:
         self.reporter = config.pluginmanager.get_plugin("terminalreporter")
+        self.capture = config.pluginmanager.get_plugin("capturemanager")
         self.timings: list[tuple[str, float]] = []
 
     def say(self, text: str) -> None:
         log.info("%s", text)
-        if self.reporter is not None:
+        if self.reporter is None:
+            return
+        suspended = (
+            self.capture.global_and_fixture_disabled()
+            if self.capture is not None
+            else contextlib.nullcontext()
+        )
+        with suspended:
             self.reporter.write_line(f"[stack] {text}")
             self.reporter.flush()
 
@@ -313,8 +322,9 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     with progress.phase("Debian base root (debootstrap, cached)"):
         tar = debian_base_tar()
     # host.docker.internal (host-gateway) is the stack bridge's gateway: this dockerd has no
-    # default bridge to take it from
-    daemon = required_dockerd(extra_args=[f"--host-gateway-ip={gateway}"])
+    # default bridge to take it from. Nothing is routed between networks, so the host's IP
+    # forwarding is left as it is (the other test dockerds have no bridge at all).
+    daemon = required_dockerd(extra_args=[f"--host-gateway-ip={gateway}", "--ip-forward=false"])
     smtp = SmtpServer()
     try:
         with progress.phase("dockerd"):
@@ -322,9 +332,11 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         base = dockerfile_base_image(REPO / "Dockerfile")
         with progress.phase(f"docker import as {base}"):
             import_base(daemon, base, tar)
-        with progress.phase(f"build {PROJECT_IMAGE} from the Dockerfile"):
+
+        def build_project() -> None:
             _build(progress, daemon, PROJECT_IMAGE, path=str(REPO), tag=PROJECT_IMAGE)
-        with progress.phase("build the stand-ins (Prometheus, PostgreSQL, Grafana)"):
+
+        def build_standins() -> None:
             for service, image in STANDIN_IMAGES.items():
                 _build(
                     progress,
@@ -335,6 +347,18 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
                     target=STANDIN_TARGETS[service],
                     buildargs={"BASE": base},
                 )
+
+        # loaded instead of built when nothing they are built from changed since the last run
+        # (or since tests/test_image.py built the same checkout)
+        with progress.phase(f"{PROJECT_IMAGE} from the Dockerfile (built, or cached)"):
+            digest = context_digest(REPO, tar.name)
+            if cached_images(daemon, PROJECT_CACHE, digest, [PROJECT_IMAGE], build_project):
+                progress.say(f"  {PROJECT_IMAGE}: the checkout is unchanged, loaded from the cache")
+        with progress.phase("stand-ins for Prometheus, PostgreSQL, Grafana (built, or cached)"):
+            digest = context_digest(STANDINS, tar.name)
+            standins = STANDIN_IMAGES.values()
+            if cached_images(daemon, "standin-images", digest, standins, build_standins):
+                progress.say("  stand-ins: unchanged, loaded from the cache")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))}
         env.update(
             DOCKER_HOST=daemon.host,

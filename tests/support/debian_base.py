@@ -68,7 +68,7 @@ def cache_key(suite: str, packages: Sequence[str], mirror: str = MIRROR) -> str:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -85,7 +85,7 @@ def debian_base_tar(
     folder.mkdir(parents=True, exist_ok=True)
     key = cache_key(suite, packages, mirror)
     tar = folder / f"{key}.tar"
-    with _locked(folder / f"{key}.lock"):
+    with locked(folder / f"{key}.lock"):
         if tar.exists():
             log.info("Debian %s root: cached at %s", suite, tar)
             return tar
