@@ -40,7 +40,7 @@ from tests.support.compose import ENV_EXAMPLE, REPO
 from tests.support.debian_base import debian_base_tar, dockerfile_base_image, import_base
 from tests.support.dockerd import DockerDaemon, required_dockerd
 from tests.support.image_cache import PROJECT_CACHE, cached_images, context_digest
-from tests.support.procs import require_binary, wait_for
+from tests.support.procs import free_port, require_binary, wait_for
 from tests.support.smtp import SmtpServer
 from tests.support.timing import within
 
@@ -151,6 +151,16 @@ def free_subnet() -> ipaddress.IPv4Network:
         if not any(subnet.overlaps(net) for net in used):
             return subnet
     raise AssertionError("no free /24 in 10.213.0.0/16 for the stack's bridge")
+
+
+def smtp_port() -> int:
+    """.env.example's port 25 unless a mail server of the host already holds it everywhere."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("0.0.0.0", SMTP_PORT))
+        except OSError:
+            return free_port()
+    return SMTP_PORT
 
 
 def free_loopback(ports: list[int]) -> str:
@@ -314,10 +324,11 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     gateway = str(next(subnet.hosts()))
     bridge = f"swt{subnet.network_address.packed[2]}-{os.getpid() % 10000}"
     address = free_loopback(list(PORTS.values()))
+    mail_port = smtp_port()
     folder = Path(tempfile.mkdtemp(prefix="stackwatch-stack-"))
     progress.say(
         f"stack on {address} (ports {', '.join(map(str, PORTS.values()))}), bridge {bridge} "
-        f"{subnet}, SMTP on {gateway}:{SMTP_PORT}, work folder {folder}"
+        f"{subnet}, SMTP on {gateway}:{mail_port}, work folder {folder}"
     )
     with progress.phase("Debian base root (debootstrap, cached)"):
         tar = debian_base_tar()
@@ -365,6 +376,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
             BIND_ADDRESS=address,
             DOCKER_SOCKET=str(daemon.socket),
             DOCKER_GID=str(daemon.socket.stat().st_gid),
+            SMTP_PORT=str(mail_port),
         )
         stack = Stack(
             daemon=daemon,
@@ -381,7 +393,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         try:
             with progress.phase("docker-compose up -d"):
                 stack.compose("up", "-d", "--no-build")
-            smtp.host, smtp.port = gateway, SMTP_PORT
+            smtp.host, smtp.port = gateway, mail_port
             smtp.start()  # the gateway address exists once the bridge does
             with progress.phase("every service healthy"):
                 wait_for(lambda: all_healthy(stack), within(420), "every service healthy", 3)
