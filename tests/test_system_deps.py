@@ -115,6 +115,7 @@ def test_make_test_adds_what_the_tests_need(machine: dict[str, Path]) -> None:
         "docker.io",
         "busybox-static",
         "docker-compose",
+        "debootstrap",
     }
 
 
