@@ -19,6 +19,7 @@ case "${1:-}" in
       [docker-compose]=docker-compose
       [prometheus-alertmanager]=prometheus-alertmanager
       [victoria-metrics]=victoria-metrics
+      [debootstrap]=debootstrap
       [/usr/share/prometheus-node-exporter-collectors/directory-size.sh]=prometheus-node-exporter-collectors
       [chromium]=chromium  # the mail screenshot tests render HTML headless
     )

@@ -118,6 +118,7 @@ def test_make_test_adds_what_the_tests_need(machine: dict[str, Path]) -> None:
         "prometheus-alertmanager",
         "victoria-metrics",
         "chromium",
+        "debootstrap",
     }
 
 

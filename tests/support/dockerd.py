@@ -16,6 +16,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -62,9 +63,14 @@ class DockerDaemon:
     """
 
     def __init__(
-        self, binary: str = "/usr/sbin/dockerd", busybox: str = BUSYBOX, live_restore: bool = False
+        self,
+        binary: str = "/usr/sbin/dockerd",
+        busybox: str = BUSYBOX,
+        live_restore: bool = False,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.binary = binary
+        self.extra_args = list(extra_args)  # e.g. --host-gateway-ip for a compose stack
         self.live_restore = live_restore  # containers keep running while dockerd is stopped
         self.busybox = busybox
         self.root = Path(tempfile.mkdtemp(prefix="swd-", dir="/tmp"))
@@ -105,7 +111,7 @@ class DockerDaemon:
             command.append("--live-restore")
         if self.storage_driver:
             command.append(f"--storage-driver={self.storage_driver}")
-        return command
+        return command + self.extra_args
 
     def _launch(self) -> None:
         with self.log_path.open("ab") as log:
@@ -280,9 +286,9 @@ class DockerDaemon:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def required_dockerd(live_restore: bool = False) -> DockerDaemon:
+def required_dockerd(live_restore: bool = False, extra_args: Sequence[str] = ()) -> DockerDaemon:
     """A DockerDaemon to enter, once dockerd and busybox are known to be installed (skipped
     locally when they are not, failed under CI)."""
     binary = require_binary("dockerd", "docker.io")
     require_binary("busybox", "busybox-static")
-    return DockerDaemon(binary, live_restore=live_restore)
+    return DockerDaemon(binary, live_restore=live_restore, extra_args=extra_args)
