@@ -261,10 +261,10 @@ def _give_back(config: Config, streak: FlowFailure | None, previous: float | Non
 
 
 def _heartbeat(config: Config, flow_name: str, *, ok: bool) -> None:
-    """After a check run: the dead man's switch's ping (``watchdog.heartbeat_url``)."""
+    """After a check run: the dead man's switch's ping (``notify.heartbeat_url``)."""
     spec = BY_NAME.get(flow_name)
     if spec is not None and spec.kind == "check":
-        ping(config.watchdog, ok)
+        ping(config.notify, ok)
 
 
 def notify_failure(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from stackwatch.config.base import Secret
-from stackwatch.config.watchdog import WatchdogConfig
+from stackwatch.config.notify import NotifyConfig
 from stackwatch.deadline_http import DeadlineAdapter, DeadlineExceededError, request_within
 from stackwatch.errors import StackwatchError
 
@@ -28,7 +28,7 @@ def _text(value: str | Secret) -> str:
     return value.get() if isinstance(value, Secret) else value
 
 
-def heartbeat_target(config: WatchdogConfig, ok: bool) -> str | None:
+def heartbeat_target(config: NotifyConfig, ok: bool) -> str | None:
     """The URL to ping after a run that succeeded (``ok``) or failed; None when not configured."""
     if config.heartbeat_url is None:
         return None
@@ -44,7 +44,7 @@ def _shown(url: str) -> str:
     return urlsplit(url).netloc
 
 
-def ping(config: WatchdogConfig, ok: bool) -> bool:
+def ping(config: NotifyConfig, ok: bool) -> bool:
     """Ping once within ``heartbeat_timeout``; True when the service answered 2xx. Every
     failure is logged and swallowed: the next run pings again, nothing retries."""
     try:

@@ -13,7 +13,7 @@ import pytest
 
 from flows import checks
 from flows.checks import threshold_alert_check
-from stackwatch.config.watchdog import WatchdogConfig
+from stackwatch.config.notify import NotifyConfig
 from stackwatch.heartbeat import fail_url, heartbeat_target, ping
 from tests.support.http import LocalServer, SilentServer
 from tests.support.procs import free_port
@@ -48,7 +48,7 @@ prometheus: {{url: "{prometheus_url}", retries: 0, timeout: 5s}}
 smtp: {{outbox_dir: "{tmp_path / "outbox"}"}}
 state: {{path: "{tmp_path / "stackwatch.db"}"}}
 rules: {{paths: ["{rules}"]}}
-watchdog: {{heartbeat_url: "{heartbeat}", heartbeat_timeout: {timeout}}}
+notify: {{heartbeat_url: "{heartbeat}", heartbeat_timeout: {timeout}}}
 """
     )
     return str(config)
@@ -57,7 +57,7 @@ watchdog: {{heartbeat_url: "{heartbeat}", heartbeat_timeout: {timeout}}}
 def test_the_fail_url_follows_each_services_convention(monkeypatch: pytest.MonkeyPatch) -> None:
     assert fail_url("https://hc-ping.com/0c1e6c56") == "https://hc-ping.com/0c1e6c56/fail"
     assert fail_url("https://hc-ping.com/0c1e6c56/") == "https://hc-ping.com/0c1e6c56/fail"
-    kuma = WatchdogConfig.model_validate(
+    kuma = NotifyConfig.model_validate(
         {
             "heartbeat_url": "https://kuma.example.org/api/push/Tk3n?status=up&msg=OK",
             "heartbeat_fail_url": "https://kuma.example.org/api/push/Tk3n?status=down&msg=failed",
@@ -67,15 +67,15 @@ def test_the_fail_url_follows_each_services_convention(monkeypatch: pytest.Monke
         "https://kuma.example.org/api/push/Tk3n?status=down&msg=failed"
     )
     monkeypatch.setenv("HC_URL", "https://hc-ping.com/secret-uuid")
-    secret = WatchdogConfig.model_validate({"heartbeat_url": {"env": "HC_URL"}})
+    secret = NotifyConfig.model_validate({"heartbeat_url": {"env": "HC_URL"}})
     assert heartbeat_target(secret, ok=True) == "https://hc-ping.com/secret-uuid"
     assert heartbeat_target(secret, ok=False) == "https://hc-ping.com/secret-uuid/fail"
-    assert heartbeat_target(WatchdogConfig(), ok=True) is None
+    assert heartbeat_target(NotifyConfig(), ok=True) is None
 
 
 def test_a_silent_heartbeat_server_costs_at_most_the_timeout() -> None:
     with SilentServer() as silent:
-        config = WatchdogConfig.model_validate(
+        config = NotifyConfig.model_validate(
             {"heartbeat_url": silent.url, "heartbeat_timeout": "500ms"}
         )
         started = time.monotonic()

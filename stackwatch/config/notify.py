@@ -121,6 +121,11 @@ class NotifyConfig(_Model):
     routes: list[RouteConfig] = Field(default_factory=list)
     receivers: list[ReceiverConfig] = Field(default_factory=list)
     inhibit: list[InhibitRule] = Field(default_factory=list)
+    # a dead man's switch outside this server (healthchecks.io, Uptime Kuma push): pinged after
+    # each check run; its URL holds a token, so it may be a secret reference
+    heartbeat_url: HttpUrl | Secret | None = None
+    heartbeat_fail_url: HttpUrl | Secret | None = None  # unset: heartbeat_url + "/fail"
+    heartbeat_timeout: Timeout = 5.0
 
     @field_validator("receivers")
     @classmethod

@@ -3,12 +3,12 @@ stopped."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
-from stackwatch.config.base import Secret, Timeout, _Model
-from stackwatch.config.values import Duration, HttpUrl, between
+from stackwatch.config.base import _Model
+from stackwatch.config.values import Duration, between
 
 
 def _multiple(value: float) -> float:
@@ -28,8 +28,13 @@ class WatchdogConfig(_Model):
     prefect_unreachable_after: Annotated[Duration, between("1s", "1d")] = 300.0
     # a check flow served on another schedule than the catalogue's (``--schedule``)
     intervals: dict[str, Annotated[Duration, between("1s", "366d")]] = Field(default_factory=dict)
-    # a dead man's switch outside this server (healthchecks.io, Uptime Kuma push): pinged after
-    # each check run; its URL holds a token, so it may be a secret reference
-    heartbeat_url: HttpUrl | Secret | None = None
-    heartbeat_fail_url: HttpUrl | Secret | None = None  # unset: heartbeat_url + "/fail"
-    heartbeat_timeout: Timeout = 5.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _heartbeat_moved(cls, data: Any) -> Any:
+        moved = (
+            [k for k in data if str(k).startswith("heartbeat_")] if isinstance(data, dict) else []
+        )
+        if moved:
+            raise ValueError(f"{moved[0]} is notify.{moved[0]} now: move it to the notify section")
+        return data
