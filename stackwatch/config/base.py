@@ -4,8 +4,9 @@ allowed ranges of timeouts and intervals."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -62,3 +63,21 @@ class BasicAuth(_Model):
 
     username: str
     password: Secret
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+NamedT = TypeVar("NamedT", bound=_Named)
+
+
+def unique_names(items: Sequence[NamedT], what: str) -> Sequence[NamedT]:
+    """``items`` when no two share a name; else the error names the first repeated one."""
+    seen: set[str] = set()
+    for item in items:
+        if item.name in seen:
+            raise ValueError(f"duplicate {what} name {item.name!r}")
+        seen.add(item.name)
+    return items

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator, model_validator
 
-from stackwatch.config.base import Secret, Timeout, _Model
+from stackwatch.config.base import Secret, Timeout, _Model, unique_names
 from stackwatch.config.values import Duration, HttpUrl, between, count_between
 from stackwatch.matchers import Matcher, parse_matcher
 
@@ -130,11 +130,7 @@ class NotifyConfig(_Model):
     @field_validator("receivers")
     @classmethod
     def _unique_names(cls, value: list[ReceiverConfig]) -> list[ReceiverConfig]:
-        seen: set[str] = set()
-        for receiver in value:
-            if receiver.name in seen:
-                raise ValueError(f"duplicate receiver name {receiver.name!r}")
-            seen.add(receiver.name)
+        unique_names(value, "receiver")
         return value
 
     @property

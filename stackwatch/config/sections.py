@@ -15,7 +15,15 @@ from pydantic import (
 )
 
 from stackwatch.catalog import BUILTIN_ASSIGNMENTS, CHECK_FLOWS, NOT_EVALUATED
-from stackwatch.config.base import BasicAuth, Interval, Secret, StatusCode, Timeout, _Model
+from stackwatch.config.base import (
+    BasicAuth,
+    Interval,
+    Secret,
+    StatusCode,
+    Timeout,
+    _Model,
+    unique_names,
+)
 from stackwatch.config.cleanup import (
     CleanupConfig,
 )
@@ -295,11 +303,7 @@ class Config(_Model):
     @field_validator("services")
     @classmethod
     def _unique_names(cls, value: list[ServiceConfig]) -> list[ServiceConfig]:
-        seen: set[str] = set()
-        for service in value:
-            if service.name in seen:
-                raise ValueError(f"duplicate service name {service.name!r}")
-            seen.add(service.name)
+        unique_names(value, "service")
         return value
 
     def collector_enabled(self, name: str) -> bool:
