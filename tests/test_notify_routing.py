@@ -3,6 +3,7 @@ each receiver's notification log, and inhibited alerts notified once their sourc
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from alerter.between import BetweenNotice, Episode
 from alerter.model import BLIND_ALERT, FIRING, RESOLVED, AlertState, fingerprint
 from alerter.notify import Notification, plan_notification
+from alerter.receivers import rfc3339, webhook_payload
 from alerter.routing import (
     apply_inhibition,
     build_tree,
@@ -284,3 +286,16 @@ def test_alerts_that_fired_and_resolved_between_checks_go_to_their_routes_once()
     }
     assert got == {"dba": ["db2"], "web": ["web1"], "team": ["nas"]}
     assert len(routed) == 3
+
+    # a webhook hears of it as Alertmanager tells of an alert that fired and resolved
+    [pager] = [r for r in routed if r.receiver == "dba"]
+    payload = webhook_payload(replace(pager, receiver="pager"), config, NOW)
+    assert payload["status"] == "resolved"
+    [posted] = payload["alerts"]
+    assert posted["status"] == "resolved"
+    assert posted["labels"] == {
+        "alertname": "HighCpuUsage",
+        "instance": "db2",
+        "severity": "critical",
+    }
+    assert (posted["startsAt"], posted["endsAt"]) == (rfc3339(NOW - 800), rfc3339(NOW - 400))
