@@ -311,15 +311,21 @@ class MailRenderer:
                 expr=e.expr,
             )
             return {
-                **self.view(alert, now),
+                **self.view(alert, now, common),
                 "peak": compact_value(e.peak) if e.peak is not None else "",
                 "duration": humanize_duration(max(0.0, e.resolved_at - e.fired_at)),
                 "continued": e.continued,
             }
 
+        shown = [
+            {k: bounded(v) for k, v in e.labels.items() if k != "alertname"}
+            for e in notice.episodes
+        ]
+        common = common_labels(shown)
         return {
             "group": notice.group,
             "subject": notice.subject,
+            "common_labels": [(k, cut(short_ids(v)), v) for k, v in common.items()],
             "episodes": [view(e) for e in notice.episodes],
             "since": moment_text(notice.since),
             "until": moment_text(notice.until),
@@ -327,6 +333,7 @@ class MailRenderer:
             "prometheus_url": self.prometheus_url,
             "prefect_ui_url": self.config.links.prefect_ui_url or "",
             "grafana_url": self.config.links.grafana_url or "",
+            "command": self.config.links.command,
         }
 
     def render(

@@ -15,11 +15,14 @@ RESUMED = "resumed"
 
 @dataclass(frozen=True)
 class Watched:
-    """A check group, its flow's schedule interval (seconds), its last evaluation (unixtime)."""
+    """A check group, its flow's schedule interval (seconds), its last evaluation (unixtime),
+    the flow that evaluates it and that flow's cron schedule ("" when replaced or not known)."""
 
     group: str
     interval: float
     last: float | None  # None: never evaluated
+    flow: str = ""
+    cron: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,23 +85,51 @@ def decide(
     return Decision(new, mail, stale, api_reachable, down_for)
 
 
-def _api_line(decision: Decision) -> str:
+def api_line(decision: Decision) -> str:
     if decision.api_reachable:
         return "Prefect API: reachable"
     return f"Prefect API: unreachable for {human_duration(decision.api_unreachable_for)}"
 
 
-def _group_line(w: Watched, now: float) -> str:
-    last = (
-        f"last run at {moment_text(w.last)} ({human_duration(now - w.last)} ago)"
-        if w.last is not None
-        else "never run"
-    )
-    return f"{w.group}: {last}, scheduled every {format_duration(w.interval)}"
+def last_run(w: Watched, now: float) -> str:
+    """``last run at MOMENT (12 min ago)``, or ``never run``."""
+    if w.last is None:
+        return "never run"
+    return f"last run at {moment_text(w.last)} ({human_duration(now - w.last)} ago)"
 
 
-def message(decision: Decision, watched: Sequence[Watched], now: float) -> tuple[str, str]:
-    """The subject and text of the mail ``decision`` calls for."""
+def schedule(w: Watched) -> str:
+    """The flow and its schedule: ``flow system-health-check, cron */5 * * * * (UTC)``."""
+    parts = [f"flow {w.flow}"] if w.flow else []
+    if w.cron:
+        parts.append(f"cron {w.cron} (UTC)")
+    return ", ".join(parts)
+
+
+def _group_lines(w: Watched, now: float) -> list[str]:
+    line = f"  {w.group}: {last_run(w, now)}, scheduled every {format_duration(w.interval)}"
+    more = schedule(w)
+    return [line, f"    {more}"] if more else [line]
+
+
+#: what the reader runs to look (after the command, ``links.command``) and what it shows
+LOOK_COMMANDS = (
+    ("flows list", "the flows, their schedules and the rule groups each evaluates"),
+    ("watchdog --once", "look again now and print what the watchdog finds"),
+)
+
+
+def message(
+    decision: Decision,
+    watched: Sequence[Watched],
+    now: float,
+    *,
+    command: str = "stackwatch",
+    runs_url: str | None = None,
+) -> tuple[str, str]:
+    """The subject and text of the mail ``decision`` calls for; ``runs_url``: the Prefect UI's
+    flow runs, when one is configured."""
+    stale = {w.group for w in decision.stale}
     if decision.mail == STOPPED:
         names = ", ".join(w.group for w in decision.stale) or "none stale yet"
         last = max((w.last for w in decision.stale if w.last is not None), default=None)
@@ -107,5 +138,19 @@ def message(decision: Decision, watched: Sequence[Watched], now: float) -> tuple
     else:
         subject = "[WATCHDOG] checks resumed"
         head = "The checks run again."
-    lines = [head, "", _api_line(decision), "", *(_group_line(w, now) for w in watched)]
-    return subject + f", {_api_line(decision)}", "\n".join(lines) + "\n"
+    lines = [head, "", api_line(decision)]
+    for title, groups in (
+        ("Stopped", [w for w in watched if w.group in stale]),
+        ("Running" if stale else "Check groups", [w for w in watched if w.group not in stale]),
+    ):
+        if groups:
+            lines += ["", f"{title}:"]
+            for w in groups:
+                lines += _group_lines(w, now)
+    if decision.mail == STOPPED:
+        width = max(len(f"{command} {c}") for c, _ in LOOK_COMMANDS)
+        lines += ["", "To look:"]
+        lines += [f"  {f'{command} {c}':<{width}}  {what}" for c, what in LOOK_COMMANDS]
+        if runs_url:
+            lines.append(f"  Prefect UI, flow runs: {runs_url}")
+    return subject + f", {api_line(decision)}", "\n".join(lines) + "\n"

@@ -4,7 +4,6 @@ calls for through the outbox. It never runs a check itself and needs no Prefect.
 
 from __future__ import annotations
 
-import html
 import logging
 import sqlite3
 import threading
@@ -17,8 +16,9 @@ import requests
 from alerter.delivery import deliver
 from alerter.rules import load_rules
 from alerter.store import AlertStore
-from alerter.watchdog import Decision, Watched, decide, message
+from alerter.watchdog import Decision, Watched, decide
 from alerter.watchdog_health import Liveness
+from alerter.watchdog_mail import compose
 from stackwatch.catalog import FLOWS, groups_of
 from stackwatch.config import Config
 from stackwatch.errors import StackwatchError
@@ -66,7 +66,16 @@ def watched_groups(config: Config, store: AlertStore) -> list[Watched]:
         for group in groups_of(spec.name, [spec.name, *defined], config.rules.flows):
             if defined and group not in defined:
                 continue
-            watched.append(Watched(group, intervals.get(group, every), last.get(group)))
+            replaced = group in intervals or spec.name in intervals
+            watched.append(
+                Watched(
+                    group,
+                    intervals.get(group, every),
+                    last.get(group),
+                    flow=spec.name,
+                    cron="" if replaced else spec.cron,
+                )
+            )
     return watched
 
 
@@ -99,11 +108,10 @@ def look(config: Config, *, now: float | None = None, probe: Probe = probe_prefe
             )
             store.save_watchdog(decision.state)
             if decision.mail is not None:
-                subject, text = message(decision, watched, moment)
-                body = f"<pre>{html.escape(text)}</pre>"
-                mail = mailer.compose(subject, text, body)
-                store.enqueue(MAIL_GROUP, subject, mail.as_bytes(), moment)
-                log.warning("%s", subject)
+                mail = compose(decision, watched, moment, config)
+                message = mailer.compose(mail.subject, mail.text, mail.html)
+                store.enqueue(MAIL_GROUP, mail.subject, message.as_bytes(), moment)
+                log.warning("%s", mail.subject)
         delivery = deliver(store, mailer, time.time(), config.notify)
     for error in delivery.errors:
         log.error("%s", error)
