@@ -6,6 +6,7 @@ month and day of week follow cron: when both are restricted, a day matching eith
 
 from __future__ import annotations
 
+import functools
 from datetime import date, timedelta
 from itertools import pairwise
 
@@ -49,8 +50,10 @@ def parse_field(text: str, name: str, low: int, high: int) -> frozenset[int]:
     return frozenset(values)
 
 
+@functools.lru_cache(maxsize=256)
 def shortest_interval(cron: str) -> float:
-    """Seconds between the two closest runs of ``cron``; ``ValueError`` naming the field."""
+    """Seconds between the two closest runs of ``cron``; ``ValueError`` naming the field.
+    Remembered per schedule: the scan of a year of days is a scrape's cost otherwise."""
     fields = cron.split()
     if len(fields) != len(FIELDS):
         raise ValueError(f"{cron!r}: a cron schedule has five fields")
