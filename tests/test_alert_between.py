@@ -285,7 +285,9 @@ def test_the_mail_says_the_alert_fired_and_resolved_between_checks(tmp_path: Pat
     assert notice.episodes == (episode,)  # a silenced episode is recorded, not mailed
     assert notice_for("g", [episode], PREVIOUS, NOW, held=[episode.fingerprint]) is None
     assert notice.subject == "[BETWEEN CHECKS:1] g: CpuSaturated (fired and resolved)"
-    config = Config.model_validate({"smtp": {"outbox_dir": str(tmp_path), "to": "ops@x.org"}})
+    config = Config.model_validate(
+        {"smtp": {"outbox_dir": str(tmp_path), "to": "ops@stackwatch.test"}}
+    )
     text, html = MailRenderer(config).render(notice, NOW)
     fired = datetime.fromtimestamp(window.start + 360, tz=UTC).strftime("%H:%M:%S")
     assert "fired and resolved again" in text
