@@ -22,6 +22,7 @@ from flows.launcher_ports import free_port, port_taken, what_answers
 from flows.launcher_process import Component, LaunchError
 from flows.launcher_restart import Supervisor
 from flows.launcher_state import Claim, Running, default_state_dir, stop_running
+from flows.orphans import end_orphaned_runs
 from flows.schedules import interval_of, parse_schedule_overrides
 from stackwatch.config import config_path, load_config
 from stackwatch.config.values import parse_duration
@@ -197,6 +198,8 @@ def add_prefect(stack: Stack, args: argparse.Namespace) -> None:
             port=args.runner_port,
             env=flow_env,
             ready_timeout=120.0,
+            # the runs a runner that died left in flight would hold their flows' slots
+            before_start=lambda: end_orphaned_runs(api_url),
         )
     )
     # the watchdog reads the database and the API's /health, never Prefect's client
@@ -365,6 +368,8 @@ def serve_stack(stack: Stack, args: argparse.Namespace, claim: Claim, notes: lis
         for note in [*notes, *stack.notes]:
             say(note)
         for component in stack.components:
+            for line in component.prepare():
+                say(line)
             say(f"starting {component.name} (log: {component.log_path})")
             component.start()
             started.append(component)

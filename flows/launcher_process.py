@@ -83,6 +83,11 @@ class Component:
     env: dict[str, str] = field(default_factory=dict)
     ready_timeout: float = 60.0
     process: subprocess.Popen[bytes] | None = None
+    #: work done before each start (the first and every restart); returns lines to say
+    before_start: Callable[[], list[str]] | None = None
+
+    def prepare(self) -> list[str]:
+        return self.before_start() if self.before_start is not None else []
 
     def start(self) -> None:
         with open_private_append(self.log_path) as log:

@@ -80,6 +80,8 @@ class Supervisor:
         self, part: Supervised, stopping: Callable[[], bool], now: Callable[[], float]
     ) -> None:
         component = part.component
+        for line in component.prepare():
+            self.say(line)
         self.say(f"restarting {component.name} (log: {component.log_path})")
         component.start()
         part.started_at = now()

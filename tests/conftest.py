@@ -12,6 +12,8 @@ import yaml
 
 from tests.support.compose import compose_config
 from tests.support.dockerd import DockerDaemon, required_dockerd
+from tests.support.launcher import Launcher, launcher_config
+from tests.support.procs import require_binary
 from tests.support.prometheus import PrometheusServer
 from tests.support.scraped import MetricsEndpoint
 from tests.support.smtp import SmtpServer
@@ -55,6 +57,17 @@ def prometheus(
     server.wait_for_series('up{job="stackwatch"} == 1')
     yield server
     server.stop()
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    """``make run``'s launcher on free ports with ``launcher_config``, not yet started; Ctrl-C
+    at the end if it still runs."""
+    require_binary("prometheus", "prometheus")
+    running = Launcher(tmp_path, launcher_config(tmp_path))
+    yield running
+    if running.process is not None and running.process.poll() is None:
+        running.stop()
 
 
 @pytest.fixture

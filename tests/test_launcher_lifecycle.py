@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -23,21 +23,12 @@ import pytest
 import requests
 
 from stackwatch.catalog import FLOWS
-from tests.support.launcher import REPO, Launcher, finished_runs, launcher_config
-from tests.support.procs import require_binary, wait_for
+from tests.support.launcher import REPO, Launcher, finished_runs
+from tests.support.procs import wait_for
 from tests.support.prometheus import PrometheusServer
 from tests.support.timing import within
 
 CHECKS = [spec.name for spec in FLOWS if spec.kind == "check"]
-
-
-@pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    require_binary("prometheus", "prometheus")
-    running = Launcher(tmp_path, launcher_config(tmp_path))
-    yield running
-    if running.process is not None and running.process.poll() is None:
-        running.stop()
 
 
 def family(pid: int) -> list[psutil.Process]:

@@ -13,7 +13,6 @@ import email.policy
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -24,8 +23,8 @@ from flows.launcher import build_parser, plan, run
 from stackwatch.catalog import FLOWS
 from stackwatch.config import Config
 from stackwatch.config.load import apply_overrides
-from tests.support.launcher import REPO, Launcher, finished_runs, launcher_config, wait_for_run
-from tests.support.procs import require_binary, wait_for
+from tests.support.launcher import REPO, Launcher, finished_runs, wait_for_run
+from tests.support.procs import wait_for
 
 
 def test_prefect_server_and_flows_agree_on_one_api_address(tmp_path: Path) -> None:
@@ -66,14 +65,6 @@ def test_prefect_server_and_flows_agree_on_one_api_address(tmp_path: Path) -> No
     config = Config.model_validate(apply_overrides({}, watchdog.env))
     assert config.watchdog.intervals == {"system-health-check": 30.0}
     assert any("outbox folder" in note and str(state / "outbox") in note for note in stack.notes)
-
-
-@pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    require_binary("prometheus", "prometheus")
-    running = Launcher(tmp_path, launcher_config(tmp_path))
-    yield running
-    running.stop()
 
 
 @pytest.mark.integration

@@ -58,6 +58,7 @@ def test_a_killed_part_is_said_and_started_again_while_the_others_run_on(
     parts: list[Component],
 ) -> None:
     web, other = parts
+    web.before_start = lambda: ["what the last web left behind is cleared"]
     said: list[str] = []
     supervisor = Supervisor(parts, 1.0, said.append)
     assert web.process is not None
@@ -72,14 +73,16 @@ def test_a_killed_part_is_said_and_started_again_while_the_others_run_on(
     assert said[0].startswith("web exited with code -9; restarting it in 1s (restart 1); last")
     began = time.monotonic()
     wait_for(
-        lambda: supervisor.tick(lambda: False) or (len(said) >= 3 and said),
+        lambda: supervisor.tick(lambda: False) or (len(said) >= 4 and said),
         within(20),
         "the part to start again",
         interval=0.2,
     )
     assert time.monotonic() - began >= 0.5  # it waited for the back-off
-    assert said[1] == f"restarting web (log: {web.log_path})"
-    assert said[2] == f"web is running again (pid {web.process.pid})"
+    # what is done before each start comes before the restart
+    assert said[1] == "what the last web left behind is cleared"
+    assert said[2] == f"restarting web (log: {web.log_path})"
+    assert said[3] == f"web is running again (pid {web.process.pid})"
     assert web.process.pid != first
     assert requests.get(web.ready_url, timeout=5).status_code == 200
     assert other.process.pid == neighbour
@@ -89,7 +92,7 @@ def test_a_killed_part_is_said_and_started_again_while_the_others_run_on(
     os.kill(web.process.pid, signal.SIGKILL)
     web.process.wait(within(5))
     supervisor.tick(lambda: False)
-    assert said[3].startswith("web exited with code -9; restarting it in 2s (restart 2)")
+    assert said[4].startswith("web exited with code -9; restarting it in 2s (restart 2)")
 
 
 def test_nothing_is_restarted_while_the_launcher_stops(parts: list[Component]) -> None:

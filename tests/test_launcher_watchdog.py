@@ -16,12 +16,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from alerter.store import AlertStore
 from stackwatch.format import format_duration
-from tests.support.launcher import Launcher, launcher_config
+from tests.support.launcher import Launcher, launcher_config, part, running_run
 from tests.support.procs import require_binary, wait_for
 from tests.support.timing import within
 
@@ -42,15 +41,6 @@ def launcher(tmp_path: Path) -> Iterator[Launcher]:
     running = Launcher(tmp_path, config)
     yield running
     running.stop()
-
-
-def part(launcher: Launcher, marker: str) -> psutil.Process:
-    """The launcher's child whose command line holds ``marker``."""
-    assert launcher.process is not None
-    for child in psutil.Process(launcher.process.pid).children():
-        if marker in " ".join(child.cmdline()):
-            return child
-    raise AssertionError(f"no part {marker!r} under the launcher")
 
 
 def watchdog_subjects(launcher: Launcher) -> list[str]:
@@ -100,6 +90,8 @@ def test_a_dead_runner_is_mailed_once_restarted_by_the_launcher_and_mailed_resum
     watchdog = part(launcher, "watchdog")
     runner = part(launcher, "flows.launcher_serve")
 
+    # mid-run: the run's process goes with its runner, the run would hold its deployment's slot
+    in_flight = running_run(launcher, "system-health-check")
     os.kill(runner.pid, signal.SIGKILL)
     killed = time.monotonic()
     [stopped] = wait_for_mails(
@@ -120,7 +112,13 @@ def test_a_dead_runner_is_mailed_once_restarted_by_the_launcher_and_mailed_resum
         launcher, 2, RESTART_DELAY + within(150), "the watchdog's checks-resumed mail"
     )
     assert subjects == [stopped, "[WATCHDOG] checks resumed, Prefect API: reachable"]
-    assert "flows is running again" in launcher.log()
+    out = launcher.log()
+    assert "flows is running again" in out
+    assert (
+        f"flow run {in_flight['name']} ({in_flight['id']}), running when its flow runner or"
+        " worker died: marked Crashed, so its flow runs again"
+    ) in out
+    assert launcher.api_get(f"/flow_runs/{in_flight['id']}")["state_type"] == "CRASHED"
     assert part(launcher, "flows.launcher_serve").pid != runner.pid
     time.sleep(5)  # a few more looks: nothing more to say
     assert len(watchdog_subjects(launcher)) == 2

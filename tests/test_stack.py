@@ -81,17 +81,22 @@ def root_is_shared() -> bool:
 
 NEW_FLOW = '''"""A flow added after the stack started, to show a worker restart registers it."""
 
+import time
+
 from prefect import flow
 
 
 @flow(name="stack-probe")
-def stack_probe() -> str:
+def stack_probe(seconds: float = 0.0) -> str:
+    time.sleep(seconds)
     return "probed"
 '''
 NEW_DEPLOYMENT = {
     "name": "stack-probe",
     "entrypoint": "flows/stack_probe.py:stack_probe",
     "work_pool": {"name": "stackwatch", "work_queue_name": "default", "job_variables": {}},
+    # as prefect.yaml's seven: one run at a time, a run due while one is going is cancelled
+    "concurrency_limit": {"limit": 1, "collision_strategy": "CANCEL_NEW"},
 }
 
 
@@ -560,3 +565,42 @@ def test_restarting_the_worker_registers_a_new_flow(stack: Stack) -> None:
         )
     run = run_deployment(stack, "stack-probe")
     assert run["state"]["type"] == "COMPLETED", run_logs(stack, run["id"])
+
+
+def test_a_run_the_killed_worker_left_running_is_crashed_and_the_next_run_is_not_cancelled(
+    stack: Stack,
+) -> None:
+    """Needs the stack-probe deployment the test before adds."""
+    deployment = deployments(stack).get("stack-probe")
+    assert deployment is not None, "stack-probe is added by the worker-restart test before"
+    run = stack.prefect(
+        "POST",
+        f"/deployments/{deployment['id']}/create_flow_run",
+        {"parameters": {"seconds": 900}},
+    )
+
+    def state() -> dict[str, Any]:
+        found: dict[str, Any] = stack.prefect("GET", f"/flow_runs/{run['id']}")["state"]
+        return found
+
+    wait_for(lambda: state()["type"] == "RUNNING", within(180), "the long run to be Running", 2)
+    with stack.progress.phase("docker-compose kill + start prefect-worker, mid-run"):
+        stack.compose("kill", "prefect-worker")
+        stack.compose("start", "prefect-worker")
+        ended = wait_for(
+            lambda: (s := state())["type"] != "RUNNING" and s,
+            within(240),
+            "the run the killed worker left to be ended",
+            3,
+        )
+    assert ended["type"] == "CRASHED", ended
+    assert ended["message"].startswith("Its flow runner or worker died while it was running"), ended
+    # its one-run-at-a-time slot is free again: the next run is not cancelled
+    after = stack.prefect("POST", f"/deployments/{deployment['id']}/create_flow_run", {})
+
+    def final() -> dict[str, Any] | None:
+        current: dict[str, Any] = stack.prefect("GET", f"/flow_runs/{after['id']}")
+        return current if current["state"]["type"] in FINAL_STATES else None
+
+    done = wait_for(final, within(180), "the next stack-probe run to finish", 2)
+    assert done["state"]["type"] == "COMPLETED", done["state"]

@@ -14,6 +14,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from tests.support.procs import free_port, wait_for
+from tests.support.timing import within
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -166,13 +167,35 @@ def wait_for_run(launcher: Launcher, flow_run_id: str, timeout: float = 120) -> 
 TERMINAL = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]
 
 
-def finished_runs(launcher: Launcher, flow: str) -> list[dict[str, Any]]:
-    """The runs of ``flow``'s deployment that have ended."""
+def runs_in(launcher: Launcher, flow: str, types: list[str]) -> list[dict[str, Any]]:
+    """The runs of ``flow``'s deployment in states of these types."""
     runs: list[dict[str, Any]] = launcher.api_post(
         "/flow_runs/filter",
         {
-            "flow_runs": {"state": {"type": {"any_": TERMINAL}}},
+            "flow_runs": {"state": {"type": {"any_": types}}},
             "deployments": {"name": {"any_": [flow]}},
         },
     )
     return runs
+
+
+def finished_runs(launcher: Launcher, flow: str) -> list[dict[str, Any]]:
+    """The runs of ``flow``'s deployment that have ended."""
+    return runs_in(launcher, flow, TERMINAL)
+
+
+def part(launcher: Launcher, marker: str) -> psutil.Process:
+    """The launcher's child whose command line holds ``marker``."""
+    assert launcher.process is not None
+    for child in psutil.Process(launcher.process.pid).children():
+        if marker in " ".join(child.cmdline()):
+            return child
+    raise AssertionError(f"no part {marker!r} under the launcher")
+
+
+def running_run(launcher: Launcher, flow: str) -> dict[str, Any]:
+    """A run of ``flow`` once one is Running: the moment to kill its runner mid-run."""
+    runs = wait_for(
+        lambda: runs_in(launcher, flow, ["RUNNING"]), within(120), f"a {flow} run", interval=0.1
+    )
+    return runs[0]
