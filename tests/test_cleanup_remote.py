@@ -13,7 +13,6 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -32,6 +31,7 @@ from stackwatch.reports.elasticsearch import (
     name_date,
 )
 from stackwatch.reports.loki import LokiError, folder_size, parse_loki_config, truncate_old_data
+from tests.support.http import QuietHandler, ThreadedServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -45,10 +45,10 @@ def fixture(name: str) -> Any:
 @pytest.fixture
 def http_server() -> Iterator[Callable[[Callable[[Recorded], tuple[int, bytes]]], str]]:
     """Start a local HTTP server whose answers come from ``handler``; returns its URL."""
-    servers: list[ThreadingHTTPServer] = []
+    servers: list[ThreadedServer] = []
 
     def start(handler: Callable[[Recorded], tuple[int, bytes]]) -> str:
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -63,21 +63,14 @@ def http_server() -> Iterator[Callable[[Callable[[Recorded], tuple[int, bytes]]]
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_GET = do_POST = do_DELETE = _answer  # noqa: N815
+            do_GET = do_POST = do_DELETE = _answer
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+        servers.append(ThreadedServer(Handler).start())
+        return servers[-1].url
 
     yield start
     for server in servers:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 class Recorded:

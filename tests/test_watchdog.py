@@ -16,41 +16,10 @@ from alerter.watchdog_health import Liveness, serve_health
 from alerter.watchdog_run import look, probe_prefect
 from stackwatch.catalog import BY_NAME
 from stackwatch.cli import main
-from stackwatch.config import Config
 from tests.support.procs import free_port, wait_for
 from tests.support.smtp import SmtpServer
 from tests.support.timing import within
-
-RULES = """
-groups:
-  - name: system-health-check
-    rules:
-      - {alert: A, expr: 'vector(0) > 1'}
-  - name: services-health-check
-    rules:
-      - {alert: B, expr: 'vector(0) > 1'}
-"""
-
-
-def _config(tmp_path: Path, smtp: SmtpServer, api: str | None = None) -> Config:
-    rules = tmp_path / "rules.yml"
-    rules.write_text(RULES)
-    return Config.model_validate(
-        {
-            "docker": {"enabled": False},
-            "smtp": {
-                "host": "127.0.0.1",
-                "port": smtp.port,
-                "tls": "none",
-                "from": "stackwatch@example.org",
-                "to": ["ops@example.org"],
-            },
-            "state": {"path": str(tmp_path / "state.db")},
-            "rules": {"paths": [str(rules)]},
-            "prefect": {"api_url": api, "timeout": "2s"},
-            "watchdog": {"prefect_unreachable_after": "2m"},
-        }
-    )
+from tests.support.watchdog import watchdog_config
 
 
 def _subjects(smtp: SmtpServer) -> list[str]:
@@ -65,7 +34,7 @@ def _no_prefect_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_stopped_checks_are_mailed_once_and_resumed_once_across_restarts(
     tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
-    config = _config(tmp_path, smtp_server)
+    config = watchdog_config(tmp_path, smtp_server, None)
     now = time.time()
     system = BY_NAME["system-health-check"].interval  # 5m
     with AlertStore(config.state.path) as store:
@@ -105,7 +74,7 @@ def test_stopped_checks_are_mailed_once_and_resumed_once_across_restarts(
 def test_an_unreachable_prefect_api_is_named_after_its_grace_time(
     tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
-    config = _config(tmp_path, smtp_server, api=f"http://127.0.0.1:{free_port()}/api")
+    config = watchdog_config(tmp_path, smtp_server, f"http://127.0.0.1:{free_port()}/api")
     started = time.monotonic()
     assert probe_prefect(config) is False
     assert time.monotonic() - started < within(3.0)
@@ -127,7 +96,7 @@ def test_an_unreachable_prefect_api_is_named_after_its_grace_time(
 def test_the_command_looks_once_and_explains_itself(
     tmp_path: Path, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = _config(tmp_path, smtp_server)
+    config = watchdog_config(tmp_path, smtp_server, None)
     path = tmp_path / "stackwatch.yml"
     path.write_text(config.model_dump_json(by_alias=True, exclude_none=True))
     with pytest.raises(SystemExit):
@@ -160,7 +129,7 @@ def test_health_answers_200_only_while_looks_are_recent() -> None:
 def test_groups_named_after_no_flow_are_watched_at_their_flows_interval(
     tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
-    config = _config(tmp_path, smtp_server)
+    config = watchdog_config(tmp_path, smtp_server, None)
     more = tmp_path / "more.yml"
     more.write_text(
         "groups:\n"

@@ -17,18 +17,11 @@ from alerter.watchdog_run import look
 from stackwatch.config import Config
 from tests.support.chromium import WIDTHS, artifacts, mail_html, overflow, screenshot
 from tests.support.smtp import SmtpServer
+from tests.support.watchdog import watchdog_config
 
 T0 = 1_764_000_000.0  # 2025-11-24 16:00:00 UTC: in the past, so the outbox sends at once
-RULES = """
-groups:
-  - name: system-health-check
-    rules:
-      - {alert: A, expr: 'vector(0) > 1'}
-  - name: services-health-check
-    rules:
-      - {alert: B, expr: 'vector(0) > 1'}
-"""
 API = "http://127.0.0.1:9/api"  # never probed: the tests hand in the probe's answer
+COMMAND = "docker compose exec prefect-worker stackwatch"
 
 
 class _Lines(HTMLParser):
@@ -74,28 +67,6 @@ def lines_of(html: str) -> list[str]:
     return parser.lines
 
 
-def _config(tmp_path: Path, smtp: SmtpServer, **links: str) -> Config:
-    rules = tmp_path / "rules.yml"
-    rules.write_text(RULES)
-    return Config.model_validate(
-        {
-            "docker": {"enabled": False},
-            "smtp": {
-                "host": "127.0.0.1",
-                "port": smtp.port,
-                "tls": "none",
-                "from": "stackwatch@example.org",
-                "to": ["ops@example.org"],
-            },
-            "state": {"path": str(tmp_path / "state.db")},
-            "rules": {"paths": [str(rules)]},
-            "prefect": {"api_url": API, "timeout": "2s"},
-            "links": links,
-            "watchdog": {"prefect_unreachable_after": "2m"},
-        }
-    )
-
-
 @pytest.fixture(autouse=True)
 def _no_prefect_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("PREFECT_API_URL", "PREFECT_UI_URL"):
@@ -131,7 +102,9 @@ STOPPED_SUBJECT = (
 def test_the_stopped_mail_says_what_stopped_the_api_and_what_to_run(
     tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
-    config = _config(tmp_path, smtp_server, prefect_ui_url="http://prefect.example.org:4200/")
+    config = watchdog_config(
+        tmp_path, smtp_server, API, {"prefect_ui_url": "http://prefect.example.org:4200/"}
+    )
     mail = _stopped(config, smtp_server)
     assert str(mail["Subject"]) == STOPPED_SUBJECT
     html = mail_html(mail)
@@ -165,7 +138,7 @@ def test_the_stopped_mail_says_what_stopped_the_api_and_what_to_run(
 
 
 def test_the_stopped_mail_text_reads_on_its_own(tmp_path: Path, smtp_server: SmtpServer) -> None:
-    config = _config(tmp_path, smtp_server, command="docker compose exec prefect-worker stackwatch")
+    config = watchdog_config(tmp_path, smtp_server, API, {"command": COMMAND})
     mail = _stopped(config, smtp_server)
     body = mail.get_body(preferencelist=("plain",))
     assert body is not None
@@ -196,7 +169,7 @@ def test_the_stopped_mail_text_reads_on_its_own(tmp_path: Path, smtp_server: Smt
 def test_the_resumed_mail_lists_the_groups_running_again(
     tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
-    mail = _resumed(_config(tmp_path, smtp_server), smtp_server)
+    mail = _resumed(watchdog_config(tmp_path, smtp_server, API), smtp_server)
     assert str(mail["Subject"]) == "[WATCHDOG] checks resumed, Prefect API: reachable"
     assert lines_of(mail_html(mail)) == [
         "RESUMEDChecks resumed",
@@ -224,7 +197,7 @@ def test_the_watchdog_mail_fits_the_screen(
     smtp_server: SmtpServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    config = _config(tmp_path, smtp_server, command="docker compose exec prefect-worker stackwatch")
+    config = watchdog_config(tmp_path, smtp_server, API, {"command": COMMAND})
     html = mail_html(_stopped(config, smtp_server))
     shot = screenshot(html, "watchdog-mail", width, artifacts(tmp_path_factory))
     assert overflow(shot) is None, overflow(shot)

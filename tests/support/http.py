@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 
 Handler = Callable[[BaseHTTPRequestHandler], tuple[int, bytes]]
 
@@ -18,7 +19,48 @@ Handler = Callable[[BaseHTTPRequestHandler], tuple[int, bytes]]
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 
 
-class LocalServer:
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that writes no access log."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class ThreadedServer:
+    """``request_class`` served on a free port of 127.0.0.1 (HTTPS with ``tls``, a certificate
+    and key) from a daemon thread: from ``start`` or ``with`` until ``close`` or the block's end."""
+
+    def __init__(
+        self, request_class: type[BaseHTTPRequestHandler], tls: tuple[Path, Path] | None = None
+    ) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), request_class)
+        self.server.daemon_threads = True
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
+        # a short poll: ``close`` returns within 50 ms
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    def start(self) -> Self:
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalServer(ThreadedServer):
     """A threaded HTTP server on 127.0.0.1 answering every GET with ``handler(request)``."""
 
     def __init__(
@@ -29,7 +71,7 @@ class LocalServer:
     ) -> None:
         outer = self
 
-        class _Request(BaseHTTPRequestHandler):
+        class _Request(QuietHandler):
             def do_GET(self) -> None:
                 status, body = outer.handler(self)
                 self.send_response(status)
@@ -39,34 +81,8 @@ class LocalServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
         self.handler = handler
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Request)
-        self.server.daemon_threads = True
-        scheme = "http"
-        if tls is not None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(*tls)
-            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-            scheme = "https"
-        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> LocalServer:
-        self.thread.start()
-        return self
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> LocalServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(_Request, tls)
 
 
 def fixed(status: int, body: bytes = b"ok", delay: float = 0.0) -> Handler:
@@ -132,7 +148,7 @@ def self_signed_cert(folder: Path, days: int) -> tuple[Path, Path, dt.datetime]:
     return cert_path, key_path, expiry
 
 
-class TricklingServer:
+class TricklingServer(ThreadedServer):
     """Answers every POST (and GET) with ``status`` and ``body``, one byte every ``interval``.
 
     No real server can be made to send slowly; this one stands in for a Prometheus (or any
@@ -152,7 +168,7 @@ class TricklingServer:
         self.stopped = threading.Event()
         self.requests = 0
 
-        class _Request(BaseHTTPRequestHandler):
+        class _Request(QuietHandler):
             def do_POST(self) -> None:
                 outer.requests += 1
                 length = int(self.headers.get("Content-Length") or 0)
@@ -177,25 +193,14 @@ class TricklingServer:
             def do_GET(self) -> None:
                 self.do_POST()
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
+        super().__init__(_Request)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Request)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> TricklingServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         self.stopped.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
 
 
-class RecordingServer:
+class RecordingServer(ThreadedServer):
     """Records every POST (path, headers, body) and answers with the next status of
     ``statuses`` (the last one repeats): a webhook receiver that can fail, then recover."""
 
@@ -205,7 +210,7 @@ class RecordingServer:
         self.requests: list[tuple[str, dict[str, str], bytes, int]] = []
         self.lock = threading.Lock()
 
-        class _Request(BaseHTTPRequestHandler):
+        class _Request(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with outer.lock:
@@ -217,24 +222,10 @@ class RecordingServer:
                 self.end_headers()
                 self.wfile.write(answer)
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Request)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(_Request)
 
     @property
     def accepted(self) -> list[bytes]:
         """The bodies answered with 2xx: what the receiver took."""
         with self.lock:
             return [body for _, _, body, status in self.requests if 200 <= status < 300]
-
-    def __enter__(self) -> RecordingServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()

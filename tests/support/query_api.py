@@ -9,17 +9,17 @@ the series left out and ``warnings`` (Thanos, Mimir) or ``isPartial`` (VictoriaM
 from __future__ import annotations
 
 import json
-import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
 
+from tests.support.http import QuietHandler, ThreadedServer
+
 THANOS_WARNING = 'receive "10.0.0.7:10901" unavailable: rpc error: code = Unavailable'
 
 
-class PartialQuerier:
+class PartialQuerier(ThreadedServer):
     """Forwards ``/api/v1/*`` to ``upstream``; a query containing one of ``partial_for`` is
     answered as a partial response (no series, ``warnings``; ``is_partial`` for VictoriaMetrics'
     flag instead)."""
@@ -30,7 +30,7 @@ class PartialQuerier:
         self.is_partial = False
         outer = self
 
-        class _Request(BaseHTTPRequestHandler):
+        class _Request(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 form = urllib.parse.parse_qs(self.rfile.read(length).decode())
@@ -43,13 +43,7 @@ class PartialQuerier:
                 self.end_headers()
                 self.wfile.write(raw)
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Request)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(_Request)
 
     def answer(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         response = requests.post(f"{self.upstream}{path}", data=params, timeout=10)
@@ -62,11 +56,3 @@ class PartialQuerier:
             else:
                 body["warnings"] = [THANOS_WARNING]
         return body
-
-    def __enter__(self) -> PartialQuerier:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
