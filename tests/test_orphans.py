@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from flows.orphans import end_orphaned_runs, live_flow_runs, main
 from tests.support.procs import free_port
@@ -39,8 +41,13 @@ def test_a_prefect_server_that_does_not_answer_is_said_in_one_line() -> None:
 def test_only_the_pools_runs_with_no_process_are_ended(prefect_api: str) -> None:
     """A real Prefect server: two work pools' deployments, runs set Running by hand."""
 
+    # like Prefect's own client: retry while the server's SQLite is busy (503)
+    session = requests.Session()
+    retry = Retry(total=5, backoff_factor=0.5, status_forcelist=(503,), allowed_methods=None)
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+
     def post(path: str, body: dict[str, Any]) -> Any:
-        response = requests.post(f"{prefect_api}{path}", json=body, timeout=10)
+        response = session.post(f"{prefect_api}{path}", json=body, timeout=10)
         response.raise_for_status()
         return response.json()
 
@@ -61,7 +68,7 @@ def test_only_the_pools_runs_with_no_process_are_ended(prefect_api: str) -> None
     lines = end_orphaned_runs(prefect_api, f"ours-{tag}", live=lambda: {runs["ours-alive"]})
 
     def state(key: str) -> dict[str, Any]:
-        found: dict[str, Any] = requests.get(
+        found: dict[str, Any] = session.get(
             f"{prefect_api}/flow_runs/{runs[key]}", timeout=10
         ).json()["state"]
         return found
