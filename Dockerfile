@@ -21,13 +21,15 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/stackwatch
 WORKDIR /src
 # First the locked dependencies (exact versions, every file's hash: nothing to resolve), in a
-# layer of their own that a change to the code does not rebuild.
+# layer of their own that a change to the code does not rebuild. --no-deps: the lock holds every
+# dependency, and the venv's pip would otherwise look past it for a requirement with an extra
+# (prefect's httpx[http2]) and refuse the newer release it found there as unpinned.
 COPY requirements/runtime.txt requirements/
 RUN if [ -n "$PIP_CA_CERT" ]; then \
         printf '%s\n' "$PIP_CA_CERT" > /tmp/pip-ca.pem && export PIP_CERT=/tmp/pip-ca.pem; \
     fi \
  && if [ -z "$PIP_TRUSTED_HOST" ]; then unset PIP_TRUSTED_HOST; fi \
- && /opt/stackwatch/bin/pip install --no-cache-dir --require-hashes \
+ && /opt/stackwatch/bin/pip install --no-cache-dir --require-hashes --no-deps \
         -r requirements/runtime.txt \
  && rm -f /tmp/pip-ca.pem
 COPY pyproject.toml README.md prometheus.yml ./
