@@ -10,11 +10,9 @@ import uuid
 from typing import Any
 
 import pytest
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from flows.orphans import end_orphaned_runs, live_flow_runs, main
+from tests.support.launcher import retrying_session
 from tests.support.procs import free_port
 
 
@@ -41,10 +39,7 @@ def test_a_prefect_server_that_does_not_answer_is_said_in_one_line() -> None:
 def test_only_the_pools_runs_with_no_process_are_ended(prefect_api: str) -> None:
     """A real Prefect server: two work pools' deployments, runs set Running by hand."""
 
-    # like Prefect's own client: retry while the server's SQLite is busy (503)
-    session = requests.Session()
-    retry = Retry(total=5, backoff_factor=0.5, status_forcelist=(503,), allowed_methods=None)
-    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session = retrying_session()
 
     def post(path: str, body: dict[str, Any]) -> Any:
         response = session.post(f"{prefect_api}{path}", json=body, timeout=10)

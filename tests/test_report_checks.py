@@ -11,22 +11,14 @@ from stackwatch.config import Config
 from stackwatch.reports.document import Document, render_text
 from stackwatch.reports.sections import checks
 from stackwatch.reports.sections.gate import Context, gate
+from tests.support.watchdog import TWO_CHECK_GROUPS
 
 NOW = datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
-RULES = """
-groups:
-  - name: system-health-check
-    rules:
-      - {alert: A, expr: 'vector(0) > 1'}
-  - name: services-health-check
-    rules:
-      - {alert: B, expr: 'vector(0) > 1'}
-"""
 
 
 def _context(tmp_path: Path) -> Context:
     rules = tmp_path / "rules.yml"
-    rules.write_text(RULES)
+    rules.write_text(TWO_CHECK_GROUPS)
     config = Config.model_validate(
         {"state": {"path": str(tmp_path / "state.db")}, "rules": {"paths": [str(rules)]}}
     )

@@ -501,12 +501,7 @@ def run_deployment(stack: Stack, name: str, timeout: float = 300) -> dict[str, A
     for _ in range(3):
         deployment = wait_for(lambda: deployments(stack).get(name), within(60), name, 2)
         run = stack.prefect("POST", f"/deployments/{deployment['id']}/create_flow_run", {})
-
-        def final(run_id: str = run["id"]) -> dict[str, Any] | None:
-            current: dict[str, Any] = stack.prefect("GET", f"/flow_runs/{run_id}")
-            return current if current["state"]["type"] in FINAL_STATES else None
-
-        done = wait_for(final, within(timeout), f"a run of {name} to finish", 3)
+        done = wait_finished(stack, run["id"], timeout, f"a run of {name} to finish")
         if done["state"]["type"] != "CANCELLED":
             return done
         stack.progress.say(f"  {name}: {done['state']['message']}; triggering again")
@@ -514,6 +509,16 @@ def run_deployment(stack: Stack, name: str, timeout: float = 300) -> dict[str, A
 
 
 FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def wait_finished(stack: Stack, run_id: str, timeout: float, what: str) -> dict[str, Any]:
+    """The flow run ``run_id`` once it is in a final state."""
+
+    def final() -> dict[str, Any] | None:
+        current: dict[str, Any] = stack.prefect("GET", f"/flow_runs/{run_id}")
+        return current if current["state"]["type"] in FINAL_STATES else None
+
+    return wait_for(final, within(timeout), what, 3)
 
 
 def run_logs(stack: Stack, run_id: str) -> str:
@@ -597,10 +602,5 @@ def test_a_run_the_killed_worker_left_running_is_crashed_and_the_next_run_is_not
     assert ended["message"].startswith("Its flow runner or worker died while it was running"), ended
     # its one-run-at-a-time slot is free again: the next run is not cancelled
     after = stack.prefect("POST", f"/deployments/{deployment['id']}/create_flow_run", {})
-
-    def final() -> dict[str, Any] | None:
-        current: dict[str, Any] = stack.prefect("GET", f"/flow_runs/{after['id']}")
-        return current if current["state"]["type"] in FINAL_STATES else None
-
-    done = wait_for(final, within(180), "the next stack-probe run to finish", 2)
+    done = wait_finished(stack, after["id"], 180, "the next stack-probe run to finish")
     assert done["state"]["type"] == "COMPLETED", done["state"]

@@ -19,6 +19,19 @@ from tests.support.timing import within
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
+def retrying_session() -> requests.Session:
+    """Like Prefect's own client: retry while a Prefect server's SQLite is busy (502, 503)."""
+    session = requests.Session()
+    retry = Retry(
+        total=5,
+        backoff_factor=0.5,
+        status_forcelist=(502, 503),
+        allowed_methods=frozenset({"GET", "POST"}),
+    )
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    return session
+
+
 def launcher_config(tmp_path: Path) -> Path:
     """A config with one rule that fires at once (threshold-alert-check) and no Docker."""
     rules = tmp_path / "rules.yml"
@@ -66,15 +79,7 @@ class Launcher:
         self.prometheus = f"http://127.0.0.1:{self.ports['prometheus']}"
         self.config = config
         self.process: subprocess.Popen[str] | None = None
-        # like Prefect's own client: retry when the server's SQLite is busy (503)
-        self.session = requests.Session()
-        retry = Retry(
-            total=5,
-            backoff_factor=0.5,
-            status_forcelist=(502, 503),
-            allowed_methods=frozenset({"GET", "POST"}),
-        )
-        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.session = retrying_session()
         self.log_offset = 0
 
     def start(self, *extra: str, wait: bool = True) -> None:

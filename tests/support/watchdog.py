@@ -8,7 +8,8 @@ from stackwatch.config import Config
 from tests.support.outbox import smtp_settings
 from tests.support.smtp import SmtpServer
 
-RULES = """
+#: one never-firing rule in each of two check groups
+TWO_CHECK_GROUPS = """
 groups:
   - name: system-health-check
     rules:
@@ -24,7 +25,7 @@ def watchdog_config(
 ) -> Config:
     """Rules for two check groups, mail to ``smtp``, the Prefect API at ``api``."""
     rules = tmp_path / "rules.yml"
-    rules.write_text(RULES)
+    rules.write_text(TWO_CHECK_GROUPS)
     return Config.model_validate(
         {
             "docker": {"enabled": False},
